@@ -1,0 +1,99 @@
+"""The cluster as an agent sees it: its node name and its promotion score."""
+
+from __future__ import annotations
+
+import os
+
+from alua.run import CommandFailed, CommandTimeout, ToolNotFound
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from alua.ocf.environment import OcfEnvironment
+    from alua.ocf.log import Logger
+    from alua.run import CommandRunner
+    from alua.state import StateFile
+
+_CLUSTER_ERRORS = (ToolNotFound, CommandTimeout, CommandFailed)
+
+
+def local_node_name(env: OcfEnvironment, runner: CommandRunner) -> str:
+    """This node's name in the cluster: Pacemaker passes it; else ask crm_node; else uname."""
+    if env.on_node:
+        return env.on_node
+    try:
+        result = runner.run(["crm_node", "-n"], timeout=5.0)
+        name = result.stdout.strip()
+        if result.ok and name:
+            return name
+    except _CLUSTER_ERRORS:
+        pass
+    return os.uname().nodename
+
+
+def resource_name(instance: str) -> str:
+    """The clone's primitive id without the ':N' instance suffix."""
+    return instance.split(":", 1)[0]
+
+
+class PromotionScore:
+    """Keeps this node's promotion score for the resource, changing it only on change.
+
+    A changed score aborts the cluster's current transition, so a monitor that
+    rewrites an unchanged score on every run causes churn.  Recurring monitors
+    compare with the value this agent last set (kept in a tmpfs state file);
+    other actions compare with the real attribute.  Without a reachable
+    cluster (ocf-tester, a shell) nothing fails: the score is simply not set.
+    """
+
+    _KEY = "promotion_score"
+    _NONE = "none"
+
+    def __init__(self, env: OcfEnvironment, runner: CommandRunner, log: Logger, state: StateFile) -> None:
+        self._rsc = resource_name(env.instance)
+        self._runner = runner
+        self._log = log
+        self._state = state
+
+    def _attribute(self) -> list[str]:
+        return ["crm_attribute", f"--promotion={self._rsc}", "--lifetime=reboot"]
+
+    def current(self) -> str | None:
+        """The score in the cluster now ("none" when unset), or None when unknown."""
+        try:
+            result = self._runner.run([*self._attribute(), "--query", "--quiet"], timeout=10.0)
+        except _CLUSTER_ERRORS as e:
+            self._log.debug(f"cannot read promotion score: {e}")
+            return None
+        value = result.stdout.strip()
+        if result.ok and value:
+            return value
+        if "No such device or address" in result.stderr or "Could not connect" in result.stderr:
+            return None
+        return self._NONE
+
+    def set(self, score: int | None, *, verify: bool = False) -> None:
+        """Make the score ``score`` (None: no score, never promoted here)."""
+        wanted = self._NONE if score is None else str(score)
+        known = self.current() if verify else self._state.get(self._KEY)
+        if known == wanted:
+            if verify:
+                self._state.update({self._KEY: wanted})
+            return
+        if score is None:
+            argv = [*self._attribute(), "--delete"]
+        else:
+            argv = [*self._attribute(), "--update", wanted]
+        try:
+            result = self._runner.run(argv, timeout=10.0)
+        except _CLUSTER_ERRORS as e:
+            self._log.warning(f"cannot set promotion score to {wanted}: {e}")
+            return
+        if result.ok:
+            self._log.info(f"promotion score for {self._rsc} set to {wanted}")
+            self._state.update({self._KEY: wanted})
+        else:
+            message = (result.stderr.strip() or result.stdout.strip()).splitlines()
+            self._log.warning(
+                f"cannot set promotion score to {wanted}: {message[-1] if message else result.returncode}"
+            )
+            self._state.update({self._KEY: None})

@@ -1,0 +1,1 @@
+"""The OCF contract: exit codes, parameters, meta-data, environment, dispatch."""

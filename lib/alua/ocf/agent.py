@@ -1,0 +1,259 @@
+"""An agent's declaration and the one dispatcher every agent runs through.
+
+``main()`` reads argv and the environment, builds the typed configuration,
+runs the action under its time budget, and maps every outcome (a returned
+status, a typed error, an unexpected exception) to an exit code and one
+``ocf-exit-reason:`` line in exactly one place.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+from alua.ocf.environment import OcfEnvironment
+from alua.ocf.errors import ActionTimeout, OcfError
+from alua.ocf.exitstatus import ExitStatus
+from alua.ocf.log import Logger
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+
+    from alua.ocf.notify import Notification
+    from alua.ocf.params import Params
+    from alua.run import CommandRunner, Deadline
+    from alua.state import StateFile
+
+    Handler = Callable[["Context"], ExitStatus]
+
+# Actions that must refuse a bad configuration; all others work with what they
+# can parse (stop, demote, notify and probes must never fail on configuration).
+STRICT_ACTIONS = frozenset({"start", "promote", "validate-all"})
+BUILTIN_ACTIONS = ("meta-data", "validate-all")
+
+
+class Action:
+    """One action as meta-data advertises it, with the function that runs it."""
+
+    __slots__ = ("name", "handler", "timeout", "interval", "depth", "role")
+
+    def __init__(
+        self,
+        name: str,
+        handler: Handler | None,
+        *,
+        timeout: int,
+        interval: int | None = None,
+        depth: int | None = None,
+        role: str | None = None,
+    ) -> None:
+        self.name = name
+        self.handler = handler
+        self.timeout = timeout
+        self.interval = interval
+        self.depth = depth
+        self.role = role
+
+
+class Agent:
+    """Everything an agent declares: descriptions, parameters, actions, validation."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        version: str,
+        shortdesc: str,
+        longdesc: str,
+        params: type[Params],
+        actions: Iterable[Action],
+        validate: Callable[[Context], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.shortdesc = shortdesc
+        self.longdesc = longdesc
+        self.params = params
+        self.actions = tuple(actions)
+        self.validate = validate
+        self._handlers: dict[str, Handler | None] = {}
+        for action in self.actions:
+            if action.handler is not None or action.name not in self._handlers:
+                self._handlers[action.name] = action.handler
+
+    def advertised_actions(self) -> tuple[Action, ...]:
+        return self.actions
+
+    def handler(self, name: str) -> Handler | None:
+        return self._handlers.get(name)
+
+    def action_names(self) -> list[str]:
+        names: list[str] = []
+        for action in self.actions:
+            if action.name not in names:
+                names.append(action.name)
+        return names
+
+    def usage(self) -> str:
+        return f"usage: {self.name} {{{'|'.join([*self.action_names(), 'usage'])}}}\n"
+
+
+class Context:
+    """What an action works with; tests build one directly with fakes."""
+
+    def __init__(
+        self,
+        env: OcfEnvironment,
+        config: Params,
+        log: Logger,
+        *,
+        deadline: Deadline | None = None,
+        runner: CommandRunner | None = None,
+    ) -> None:
+        self.env = env
+        self.config = config
+        self.log = log
+        self._deadline = deadline
+        self._runner = runner
+        self._state: StateFile | None = None
+        self._notification: Notification | None = None
+
+    @property
+    def deadline(self) -> Deadline:
+        if self._deadline is None:
+            from alua.run import Deadline
+
+            self._deadline = Deadline(self.env.time_budget())
+        return self._deadline
+
+    @property
+    def runner(self) -> CommandRunner:
+        if self._runner is None:
+            from alua.run import CommandRunner
+
+            self._runner = CommandRunner(self.deadline, env=self.env.raw)
+        return self._runner
+
+    @property
+    def state(self) -> StateFile:
+        if self._state is None:
+            from alua.state import StateFile
+
+            self._state = StateFile(self.env.rsctmp, self.env.instance)
+        return self._state
+
+    @property
+    def notification(self) -> Notification:
+        if self._notification is None:
+            from alua.ocf.notify import Notification
+
+            self._notification = Notification(self.env.raw)
+        return self._notification
+
+    @property
+    def strict(self) -> bool:
+        """Whether this action must refuse a bad configuration."""
+        if self.env.action in STRICT_ACTIONS:
+            return True
+        return self.env.action == "monitor" and not self.env.is_probe
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _validate_all(ctx: Context) -> ExitStatus:
+    return ExitStatus.OK
+
+
+def _on_alarm(signum: int, frame: object) -> None:
+    raise ActionTimeout("the action did not finish within its timeout")
+
+
+def main(
+    agent: Agent,
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """Run one action of ``agent`` and return its exit code."""
+    argv = sys.argv if argv is None else argv
+    environ = os.environ if environ is None else environ
+    if len(argv) != 2:
+        problem = "no action given" if len(argv) < 2 else "too many arguments"
+        sys.stderr.write(f"{agent.name}: {problem}\n{agent.usage()}")
+        return ExitStatus.INVALID_PARAM
+    action = argv[1]
+    if action in ("usage", "help"):
+        sys.stdout.write(agent.usage())
+        return ExitStatus.OK
+    if action == "meta-data":
+        from alua.ocf.metadata import build_metadata
+
+        sys.stdout.buffer.write(build_metadata(agent))
+        sys.stdout.flush()
+        return ExitStatus.OK
+    handler = agent.handler(action)
+    if handler is None and action != "validate-all":
+        sys.stderr.write(f"{agent.name}: action '{action}' is not implemented\n{agent.usage()}")
+        return ExitStatus.UNIMPLEMENT_FEATURE
+    env = OcfEnvironment(environ, action, agent.name)
+    return _run(agent, env, handler or _validate_all)
+
+
+def _run(agent: Agent, env: OcfEnvironment, handler: Handler) -> int:
+    log = Logger(env)
+    status: int
+    reason = ""
+    budget = env.time_budget()
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, budget)
+    ctx: Context | None = None
+    try:
+        config, errors = agent.params.from_env(env.raw, strict=False)
+        ctx = Context(env, config, log)
+        if errors and ctx.strict:
+            for error in errors[1:]:
+                log.error(error.reason)
+            raise errors[0]
+        for error in errors:
+            log.warning(f"{error.reason} (ignored for {env.action})")
+        if ctx.strict and agent.validate is not None:
+            agent.validate(ctx)
+        status = handler(ctx)
+    except ActionTimeout as e:
+        status, reason = e.status, f"{env.action} timed out after {budget:.1f}s: {e.reason}"
+    except OcfError as e:
+        status, reason = e.status, e.reason
+    except Exception as e:  # noqa: BLE001 - the one place that turns bugs into exit 1
+        import traceback
+
+        status, reason = ExitStatus.UNKNOWN_ERROR, f"internal error: {type(e).__name__}: {e}"
+        quiet = Logger(env, stderr=False)  # a traceback goes to the logs, never to Pacemaker
+        for line in traceback.format_exc().splitlines():
+            quiet.error(line)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    status = _never_fail_on_configuration(env, status, reason, log)
+    if reason and status != ExitStatus.OK:
+        log.error(reason)
+        sys.stderr.write(f"{env.reason_prefix}{_one_line(reason)}\n")
+        sys.stderr.flush()
+    return int(status)
+
+
+def _never_fail_on_configuration(env: OcfEnvironment, status: int, reason: str, log: Logger) -> int:
+    """The last guard of the rule that stop and probes never fail on configuration."""
+    if status != ExitStatus.NOT_CONFIGURED:
+        return status
+    if env.action == "stop":
+        log.warning(f"stop: {reason}; nothing identifiable can be running, so stop succeeds")
+        return ExitStatus.OK
+    if env.is_probe:
+        log.warning(f"probe: {reason}; reporting not running")
+        return ExitStatus.NOT_RUNNING
+    if env.action in ("demote", "notify"):
+        return ExitStatus.UNKNOWN_ERROR
+    return status

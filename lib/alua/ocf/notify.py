@@ -1,0 +1,75 @@
+"""Clone notifications: the OCF_RESKEY_CRM_meta_notify_* variables as one object."""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+_PREFIX = "OCF_RESKEY_CRM_meta_notify_"
+
+# Current names first, then the deprecated ones Pacemaker still sets.
+_ALIASES = {
+    "promoted": ("promoted", "master"),
+    "unpromoted": ("unpromoted", "slave"),
+}
+
+
+def _names(env: Mapping[str, str], role: str, kind: str = "uname") -> frozenset[str]:
+    for name in _ALIASES.get(role, (role,)):
+        raw = env.get(f"{_PREFIX}{name}_{kind}")
+        if raw and raw.strip():
+            return frozenset(raw.split())
+    return frozenset()
+
+
+class Notification:
+    """One pre/post notification of a clone operation.
+
+    The role lists (active, promoted, unpromoted, inactive) describe the
+    instances before the operation; start/stop/promote/demote list what the
+    operation changes.
+    """
+
+    __slots__ = (
+        "type",
+        "operation",
+        "start",
+        "stop",
+        "promote",
+        "demote",
+        "active",
+        "inactive",
+        "promoted",
+        "unpromoted",
+    )
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.type = env.get(_PREFIX + "type", "")
+        self.operation = env.get(_PREFIX + "operation", "")
+        self.start = _names(env, "start")
+        self.stop = _names(env, "stop")
+        self.promote = _names(env, "promote")
+        self.demote = _names(env, "demote")
+        self.active = _names(env, "active")
+        self.promoted = _names(env, "promoted")
+        self.unpromoted = _names(env, "unpromoted")
+        # Pacemaker lists inactive instances by resource id only.
+        self.inactive = _names(env, "inactive", "resource")
+
+    @property
+    def is_valid(self) -> bool:
+        return self.type in ("pre", "post") and self.operation in ("start", "stop", "promote", "demote")
+
+    def promoted_after(self) -> frozenset[str]:
+        """Nodes whose instance is promoted once this operation has completed."""
+        if self.type == "pre":
+            return self.promoted
+        return (self.promoted - self.demote - self.stop) | self.promote
+
+    def running_after(self) -> frozenset[str]:
+        """Nodes whose instance runs (in any role) once this operation has completed."""
+        before = self.active | self.promoted | self.unpromoted
+        if self.type == "pre":
+            return before
+        return (before - self.stop) | self.start | self.promote

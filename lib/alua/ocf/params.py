@@ -1,0 +1,313 @@
+"""Declarative agent parameters: one declaration gives meta-data and typed config.
+
+An agent declares a subclass of :class:`Params` whose class attributes are
+:class:`Param` descriptors.  The same declaration produces the meta-data
+``<parameter>`` elements and parses ``OCF_RESKEY_<name>`` into typed values,
+with defaults applied here in code rather than only advertised.
+
+Runs on every ``monitor``: it imports neither ``typing`` nor ``dataclasses``
+(each costs more start-up time than the whole monitor may spend).
+"""
+
+from __future__ import annotations
+
+from alua.ocf.errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+    from typing import Any, Generic, TypeVar
+
+    from typing_extensions import Self
+
+    T = TypeVar("T")
+
+    class _Generic(Generic[T]):
+        pass
+
+else:
+    T = None
+
+    class _Generic:
+        def __class_getitem__(cls, item):
+            return cls
+
+
+# Characters that must never reach sysfs or a command line inside a value.
+_CONTROL = frozenset(chr(c) for c in range(32)) | {"\x7f"}
+
+
+def reject_control_chars(value: str) -> None:
+    """Refuse newlines and other control characters (they would split a mgmt command)."""
+    for char in value:
+        if char in _CONTROL:
+            raise ValueError(f"contains a control character ({char!r})")
+
+
+class Param(_Generic[T]):
+    """One agent parameter; reading it on a :class:`Params` instance gives its typed value."""
+
+    __slots__ = (
+        "name",
+        "content",
+        "shortdesc",
+        "longdesc",
+        "default",
+        "default_text",
+        "required",
+        "unique",
+        "allow_empty",
+        "parse",
+    )
+
+    def __init__(
+        self,
+        *,
+        content: str,
+        shortdesc: str,
+        longdesc: str,
+        parse: Callable[[str], T],
+        default: T,
+        default_text: str | None = None,
+        required: bool = False,
+        unique: bool = False,
+        allow_empty: bool = False,
+    ) -> None:
+        self.name = ""
+        self.content = content
+        self.shortdesc = shortdesc
+        self.longdesc = longdesc
+        self.parse = parse
+        self.default = default
+        self.default_text = default_text
+        self.required = required
+        self.unique = unique
+        self.allow_empty = allow_empty
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Params | None, owner: type | None = None) -> T:
+        if obj is None:
+            return self  # type: ignore[return-value]
+        return obj._values[self.name]  # type: ignore[no-any-return]
+
+    def convert(self, raw: str) -> T:
+        """Turn the raw environment value into the typed value or raise ConfigError."""
+        if raw == "" and not self.allow_empty:
+            raise ConfigError(self.name, "is empty")
+        if raw != raw.strip():
+            raise ConfigError(self.name, f"{raw!r} has leading or trailing whitespace")
+        try:
+            reject_control_chars(raw)
+            return self.parse(raw)
+        except ValueError as e:
+            raise ConfigError(self.name, f"{_shown(raw)} {e}") from e
+
+
+def _shown(raw: str) -> str:
+    """The value as the exit reason shows it: quoted, escaped, not too long."""
+    text = repr(raw)
+    return text if len(text) <= 80 else text[:77] + "...'"
+
+
+def _parse_int(minimum: int | None, maximum: int | None) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw, 10)
+        except ValueError:
+            raise ValueError("is not an integer") from None
+        if minimum is not None and value < minimum:
+            raise ValueError(f"is below the minimum {minimum}")
+        if maximum is not None and value > maximum:
+            raise ValueError(f"is above the maximum {maximum}")
+        return value
+
+    return parse
+
+
+_TRUE = frozenset({"1", "true", "yes", "on", "y"})
+_FALSE = frozenset({"0", "false", "no", "off", "n"})
+
+
+def parse_boolean(raw: str) -> bool:
+    """OCF booleans as Pacemaker and crmsh write them."""
+    low = raw.lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ValueError("is not a boolean (use true or false)")
+
+
+def string(
+    shortdesc: str,
+    longdesc: str,
+    *,
+    default: str = "",
+    required: bool = False,
+    unique: bool = False,
+    allow_empty: bool = False,
+    check: Callable[[str], None] | None = None,
+) -> Param[str]:
+    """A string parameter; ``check`` raises ValueError("says what is wrong")."""
+
+    def parse(raw: str) -> str:
+        if check is not None:
+            check(raw)
+        return raw
+
+    return Param(
+        content="string",
+        shortdesc=shortdesc,
+        longdesc=longdesc,
+        parse=parse,
+        default=default,
+        default_text=default if default else None,
+        required=required,
+        unique=unique,
+        allow_empty=allow_empty,
+    )
+
+
+def integer(
+    shortdesc: str,
+    longdesc: str,
+    *,
+    default: int,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    required: bool = False,
+    unique: bool = False,
+) -> Param[int]:
+    """An integer parameter with optional bounds (stated in the long description)."""
+    bounds = []
+    if minimum is not None:
+        bounds.append(f"at least {minimum}")
+    if maximum is not None:
+        bounds.append(f"at most {maximum}")
+    if bounds:
+        longdesc = f"{longdesc} Must be {' and '.join(bounds)}."
+    return Param(
+        content="integer",
+        shortdesc=shortdesc,
+        longdesc=longdesc,
+        parse=_parse_int(minimum, maximum),
+        default=default,
+        default_text=str(default),
+        required=required,
+        unique=unique,
+    )
+
+
+def boolean(shortdesc: str, longdesc: str, *, default: bool) -> Param[bool]:
+    """A boolean parameter (true/false, yes/no, 1/0)."""
+    return Param(
+        content="boolean",
+        shortdesc=shortdesc,
+        longdesc=longdesc,
+        parse=parse_boolean,
+        default=default,
+        default_text="true" if default else "false",
+    )
+
+
+def choice(shortdesc: str, longdesc: str, *, choices: Iterable[str], default: str) -> Param[str]:
+    """A string parameter limited to a few values (listed in the long description)."""
+    allowed = tuple(choices)
+
+    def parse(raw: str) -> str:
+        if raw not in allowed:
+            raise ValueError(f"is not one of: {', '.join(allowed)}")
+        return raw
+
+    return Param(
+        content="string",
+        shortdesc=shortdesc,
+        longdesc=f"{longdesc} One of: {', '.join(allowed)}.",
+        parse=parse,
+        default=default,
+        default_text=default,
+    )
+
+
+def structured(
+    shortdesc: str,
+    longdesc: str,
+    *,
+    parse: Callable[[str], T],
+    default: T,
+    default_text: str | None = None,
+    required: bool = False,
+    unique: bool = False,
+) -> Param[T]:
+    """A string parameter parsed into a richer value (a list, a map)."""
+    return Param(
+        content="string",
+        shortdesc=shortdesc,
+        longdesc=longdesc,
+        parse=parse,
+        default=default,
+        default_text=default_text,
+        required=required,
+        unique=unique,
+    )
+
+
+class Params:
+    """Base class of an agent's parameter declaration and its parsed configuration."""
+
+    _params: tuple[Param[Any], ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared: list[Param[Any]] = []
+        for klass in cls.__mro__:  # the agent's own parameters first, shared ones after
+            for value in vars(klass).values():
+                if isinstance(value, Param) and value not in declared:
+                    declared.append(value)
+        cls._params = tuple(declared)
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = dict(values)
+
+    @classmethod
+    def declared(cls) -> tuple[Param[Any], ...]:
+        """The parameters in declaration order (meta-data lists them in this order)."""
+        return cls._params
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], *, strict: bool) -> tuple[Self, list[ConfigError]]:
+        """Parse OCF_RESKEY_* into a config.
+
+        strict: raise the first error (start, promote, validate-all); otherwise
+        invalid values fall back to their defaults and the errors are returned
+        for logging (stop, demote, probes must not fail on configuration).
+        """
+        values: dict[str, Any] = {}
+        errors: list[ConfigError] = []
+        for param in cls._params:
+            raw = env.get("OCF_RESKEY_" + param.name)
+            if raw is None:
+                if param.required:
+                    errors.append(ConfigError(param.name, "is required but not set"))
+                values[param.name] = param.default
+                continue
+            try:
+                values[param.name] = param.convert(raw)
+            except ConfigError as e:
+                errors.append(e)
+                values[param.name] = param.default
+        if strict and errors:
+            raise errors[0]
+        return cls(values), errors
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with some values changed (tests, derived configs)."""
+        values = dict(self._values)
+        values.update(changes)
+        return type(self)(values)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self._values.items())
+        return f"{type(self).__name__}({inner})"

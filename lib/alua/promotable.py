@@ -1,0 +1,288 @@
+"""What every promotable ALUA agent shares: its parameters, validation and actions.
+
+An ALUA agent (``scst``, ``lio``) declares only its backend's own
+parameters and how to build the backend; everything about roles, node
+ports, notifications and the promotion score comes from here.
+"""
+
+from __future__ import annotations
+
+from alua import __version__
+from alua.alua import (
+    INACTIVE_STATES,
+    NONOPTIMIZED,
+    OFFLINE,
+    UNPROMOTED_STATES,
+    AluaRoles,
+    NodePort,
+    RoleOptions,
+    Topology,
+)
+from alua.ocf import params
+from alua.ocf.agent import Action, Agent
+from alua.ocf.errors import OcfError
+from alua.ocf.exitstatus import ExitStatus
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from alua.alua import AluaBackend
+    from alua.ocf.agent import Context
+
+_NODE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+def check_node_name(name: str) -> None:
+    """Cluster node names become target group names: keep them to hostname characters."""
+    if not name:
+        raise ValueError("is empty")
+    bad = sorted({c for c in name if c not in _NODE_CHARS})
+    if bad:
+        raise ValueError(f"contains characters a node name cannot have: {''.join(bad)!r}")
+    if name in (".", "..") or len(name) > 255:
+        raise ValueError("is not a usable node name")
+
+
+def parse_node_map(raw: str, what: str, check: Callable[[str], None]) -> tuple[tuple[str, str], ...]:
+    """``"node1=value1 node2=value2"`` in order; each node once."""
+    pairs: list[tuple[str, str]] = []
+    for entry in raw.split():
+        node, sep, value = entry.partition("=")
+        if not sep:
+            raise ValueError(f"has {entry!r}: expected NODE={what}")
+        try:
+            check_node_name(node)
+        except ValueError as e:
+            raise ValueError(f"has node name {node!r} that {e}") from None
+        try:
+            check(value)
+        except ValueError as e:
+            raise ValueError(f"has {what} {value!r} for node {node} that {e}") from None
+        if any(node == seen for seen, _ in pairs):
+            raise ValueError(f"names node {node} twice")
+        pairs.append((node, value))
+    if not pairs:
+        raise ValueError(f"lists no NODE={what} entry")
+    return tuple(pairs)
+
+
+def _check_port_id(value: str) -> None:
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise ValueError("is not a number from 1 to 65535")
+
+
+def _parse_ids(raw: str) -> dict[str, int]:
+    ids = {node: int(value) for node, value in parse_node_map(raw, "ID", _check_port_id)}
+    if len(set(ids.values())) != len(ids):
+        raise ValueError("gives two nodes the same ID")
+    return ids
+
+
+def _parse_drbd_resources(raw: str) -> tuple[str, ...]:
+    names = tuple(raw.split())
+    for name in names:
+        bad = sorted({c for c in name if not (c.isalnum() or c in "_.-")})
+        if bad or name.startswith("-"):
+            raise ValueError(f"has resource name {name!r}, which is not a valid DRBD resource name")
+    return names
+
+
+class AluaParams(params.Params):
+    """Parameters of every promotable ALUA agent; backends add their own."""
+
+    unpromoted_state = params.choice(
+        "ALUA state of an unpromoted node's group",
+        "The state a node's target group has while its instance runs unpromoted. The default, "
+        "nonoptimized, keeps both nodes' paths usable; multipath prefers the promoted node's "
+        "active/optimized paths.",
+        choices=UNPROMOTED_STATES,
+        default=NONOPTIMIZED,
+    )
+    inactive_state = params.choice(
+        "ALUA state of a stopped or lost node's group",
+        "The state a node's target group has while its instance is stopped, as written by the "
+        "node itself on stop and by its peers when they are told it stopped or was lost.",
+        choices=INACTIVE_STATES,
+        default=OFFLINE,
+    )
+    transitioning = params.boolean(
+        "Pass through 'transitioning' on promote",
+        "Set the local target group to transitioning before active on promote, so initiators "
+        "retry commands during the switch (the implicit transition SCST's README recommends).",
+        default=False,
+    )
+    drbd_resources = params.structured(
+        "DRBD resources under the exported devices",
+        "Whitespace-separated DRBD resources the exported devices sit on. When set, this node "
+        "gets a promotion score only while every one of them is Primary and UpToDate here, so "
+        "an Inconsistent or Outdated replica is never promoted.",
+        parse=_parse_drbd_resources,
+        default=(),
+    )
+
+    group_ids = params.structured(
+        "Target port group id of each node",
+        "NODE=ID pairs (1-65535), the group id initiators see in REPORT TARGET PORT GROUPS. "
+        "Default: the position of the node in 'targets' (1, 2, ...). Must be the same on all nodes.",
+        parse=_parse_ids,
+        default={},
+    )
+    rel_tgt_ids = params.structured(
+        "Relative target port id of each node's target",
+        "NODE=ID pairs (1-65535): the relative target port id of each node's target. The local "
+        "target's rel_tgt_id must already have this value; peers' targets are recorded with it. "
+        "Default: the node's group id.",
+        parse=_parse_ids,
+        default={},
+    )
+
+
+def targets_param(check_target: Callable[[str], None], example: str) -> params.Param[tuple[tuple[str, str], ...]]:
+    """The NODE=TARGET list, with the backend's own rule for target names."""
+
+    def parse(raw: str) -> tuple[tuple[str, str], ...]:
+        pairs = parse_node_map(raw, "TARGET", check_target)
+        if len(pairs) < 2:
+            raise ValueError("lists fewer than two nodes (one NODE=TARGET entry per cluster node)")
+        if len({target for _, target in pairs}) != len(pairs):
+            raise ValueError("gives two nodes the same target")
+        return pairs
+
+    return params.structured(
+        "Each cluster node's target",
+        "Whitespace-separated NODE=TARGET pairs, one per cluster node, identical on all nodes, "
+        f"for example \"{example}\". Each node's target group is named after the node; its "
+        "local target is a member of it and the peers' targets are recorded as remote ports.",
+        parse=parse,
+        default=(),
+        required=True,
+    )
+
+
+def build_topology(ctx: Context) -> Topology:
+    """The node ports from the parameters, with defaults for ids filled in."""
+    from alua.cluster import local_node_name
+
+    cfg = ctx.config
+    ports = []
+    for position, (node, target) in enumerate(cfg.targets, start=1):  # type: ignore[attr-defined]
+        group_id = cfg.group_ids.get(node, position)  # type: ignore[attr-defined]
+        rel_tgt_id = cfg.rel_tgt_ids.get(node, group_id)  # type: ignore[attr-defined]
+        ports.append(NodePort(node, target, group_id, rel_tgt_id))
+    return Topology(ports, local_node_name(ctx.env, ctx.runner))
+
+
+def validate(ctx: Context) -> None:
+    """Cross-parameter rules and the clone meta-attributes this agent needs."""
+    cfg = ctx.config
+    nodes = [node for node, _ in cfg.targets]  # type: ignore[attr-defined]
+    for name in ("group_ids", "rel_tgt_ids"):
+        extra = sorted(set(getattr(cfg, name)) - set(nodes))
+        if extra:
+            raise OcfError(f"parameter '{name}': node {extra[0]} is not in parameter 'targets'", ExitStatus.NOT_CONFIGURED)
+    group_ids = [cfg.group_ids.get(node, i) for i, node in enumerate(nodes, start=1)]  # type: ignore[attr-defined]
+    if len(set(group_ids)) != len(group_ids):
+        raise OcfError("parameter 'group_ids': two nodes end up with the same group id", ExitStatus.NOT_CONFIGURED)
+    env = ctx.env
+    if env.is_clone:
+        if env.notify_enabled is not True:
+            raise OcfError(
+                "the clone must have meta notify=true: peers' target group states follow notifications",
+                ExitStatus.NOT_CONFIGURED,
+            )
+        if env.promoted_max is not None and env.promoted_max > 1:
+            raise OcfError(
+                f"the clone has promoted-max={env.promoted_max}; it must be 1, or two nodes would both "
+                "report their group active/optimized",
+                ExitStatus.NOT_CONFIGURED,
+            )
+    if ctx.env.action != "monitor":
+        topology = build_topology(ctx)
+        if topology.local is None:
+            raise OcfError(
+                f"parameter 'targets': this node '{topology.local_node}' is not listed",
+                ExitStatus.NOT_CONFIGURED,
+            )
+
+
+def _roles(ctx: Context, backend: AluaBackend) -> AluaRoles:
+    from alua.cluster import PromotionScore
+
+    cfg = ctx.config
+    options = RoleOptions(
+        unpromoted_state=cfg.unpromoted_state,  # type: ignore[attr-defined]
+        inactive_state=cfg.inactive_state,  # type: ignore[attr-defined]
+        transitioning=cfg.transitioning,  # type: ignore[attr-defined]
+        block_devices=getattr(cfg, "block_devices", False),
+    )
+    extra: list[str] = []
+    if cfg.drbd_resources and ctx.env.action in ("start", "promote", "monitor"):  # type: ignore[attr-defined]
+        from alua.drbd import primary_uptodate_problems
+
+        extra = primary_uptodate_problems(cfg.drbd_resources, ctx.runner)  # type: ignore[attr-defined]
+    return AluaRoles(
+        backend,
+        build_topology(ctx),
+        options,
+        log=ctx.log,
+        state=ctx.state,
+        score=PromotionScore(ctx.env, ctx.runner, ctx.log, ctx.state),
+        extra_readiness=extra,
+    )
+
+
+def promotable_agent(
+    *,
+    name: str,
+    shortdesc: str,
+    longdesc: str,
+    params_class: type[AluaParams],
+    backend: Callable[[Context], AluaBackend],
+    not_loaded: Callable[[AluaBackend], str],
+) -> Agent:
+    """The whole agent for one backend: actions, timeouts, validation."""
+
+    def start(ctx: Context) -> ExitStatus:
+        b = backend(ctx)
+        if not b.loaded():
+            raise OcfError(not_loaded(b), ExitStatus.NOT_INSTALLED)
+        return _roles(ctx, b).start()
+
+    def validate_all(ctx: Context) -> ExitStatus:
+        b = backend(ctx)
+        if not b.loaded():
+            raise OcfError(not_loaded(b), ExitStatus.NOT_INSTALLED)
+        return ExitStatus.OK
+
+    def action(method: str) -> Callable[[Context], ExitStatus]:
+        def run(ctx: Context) -> ExitStatus:
+            roles = _roles(ctx, backend(ctx))
+            if method == "notify":
+                return roles.notify(ctx.notification)
+            if method == "monitor":
+                return roles.monitor(probe=ctx.env.is_probe)
+            result: ExitStatus = getattr(roles, method)()
+            return result
+
+        return run
+
+    return Agent(
+        name=name,
+        version=__version__,
+        shortdesc=shortdesc,
+        longdesc=longdesc,
+        params=params_class,
+        validate=validate,
+        actions=[
+            Action("start", start, timeout=60),
+            Action("stop", action("stop"), timeout=30),
+            Action("promote", action("promote"), timeout=30),
+            Action("demote", action("demote"), timeout=30),
+            Action("notify", action("notify"), timeout=30),
+            Action("monitor", action("monitor"), timeout=20, interval=10, depth=0, role="Promoted"),
+            Action("monitor", action("monitor"), timeout=20, interval=11, depth=0, role="Unpromoted"),
+            Action("validate-all", validate_all, timeout=20),
+            Action("meta-data", None, timeout=5),
+        ],
+    )

@@ -1,0 +1,145 @@
+"""The one way this suite runs an external tool: no shell, always a timeout.
+
+Every command is an argument list.  Its timeout is what is left of the
+action's time budget (Pacemaker's op timeout less headroom), so a hanging
+tool fails the action with a clear reason instead of being killed by
+Pacemaker without one.  ``subprocess`` is imported only when a command
+actually runs: most monitors never need it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from alua.ocf.errors import ActionTimeout, NotInstalledError, OcfError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+DEFAULT_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class Deadline:
+    """The moment the current action must be done by."""
+
+    __slots__ = ("_end",)
+
+    def __init__(self, seconds: float) -> None:
+        self._end = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return max(self._end - time.monotonic(), 0.0)
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0.0
+
+
+class ToolNotFound(NotInstalledError):
+    """The binary is not installed on this node."""
+
+    def __init__(self, tool: str) -> None:
+        super().__init__(f"{tool} not found (is its package installed?)")
+        self.tool = tool
+
+
+class CommandTimeout(ActionTimeout):
+    """The command did not finish within its share of the action timeout."""
+
+    def __init__(self, argv: Sequence[str], seconds: float) -> None:
+        super().__init__(f"{' '.join(argv)} did not finish within {seconds:.1f}s")
+        self.argv = tuple(argv)
+
+
+class CommandFailed(OcfError):
+    """A command exited non-zero where the caller required success."""
+
+    def __init__(self, result: Result) -> None:
+        detail = (result.stderr.strip() or result.stdout.strip()).splitlines()
+        tail = detail[-1] if detail else "no output"
+        super().__init__(f"{' '.join(result.argv)} exited {result.returncode}: {tail}")
+        self.result = result
+
+
+class Result:
+    """What a finished command returned."""
+
+    __slots__ = ("argv", "returncode", "stdout", "stderr")
+
+    def __init__(self, argv: Sequence[str], returncode: int, stdout: str, stderr: str) -> None:
+        self.argv = tuple(argv)
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+class CommandRunner:
+    """Runs tools for one action; tests replace this one object or the subprocess layer."""
+
+    def __init__(self, deadline: Deadline | None = None, *, env: Mapping[str, str] | None = None) -> None:
+        self.deadline = deadline or Deadline(20.0)
+        # Tools inherit the agent's environment (crm_attribute needs
+        # OCF_RESOURCE_INSTANCE) but print in one locale, so parsing is stable.
+        self._env = dict(os.environ if env is None else env)
+        self._env.setdefault("PATH", DEFAULT_PATH)
+        self._env["LC_ALL"] = "C"
+        self._env["LANG"] = "C"
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: str | None = None,
+        timeout: float | None = None,
+        check: bool = False,
+        env_extend: Mapping[str, str] | None = None,
+    ) -> Result:
+        """Run argv; raise ToolNotFound, CommandTimeout, or (check=True) CommandFailed."""
+        import subprocess
+
+        budget = self.deadline.remaining()
+        limit = budget if timeout is None else min(timeout, budget)
+        if limit <= 0:
+            raise CommandTimeout(argv, 0.0)
+        env = self._env
+        if env_extend:
+            env = {**env, **env_extend}
+        try:
+            proc = subprocess.run(
+                list(argv),
+                input=stdin,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=limit,
+                env=env,
+                check=False,
+                stdin=None if stdin is not None else subprocess.DEVNULL,
+            )
+        except FileNotFoundError:
+            raise ToolNotFound(argv[0]) from None
+        except subprocess.TimeoutExpired:
+            raise CommandTimeout(argv, limit) from None
+        result = Result(argv, proc.returncode, proc.stdout or "", proc.stderr or "")
+        if check and not result.ok:
+            raise CommandFailed(result)
+        return result
+
+    def which(self, tool: str) -> str | None:
+        """The path of tool on this runner's PATH, without running anything."""
+        for directory in self._env["PATH"].split(os.pathsep):
+            candidate = os.path.join(directory, tool)
+            if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+                return candidate
+        return None
+
+    def require(self, *tools: str) -> None:
+        """Raise ToolNotFound for the first tool that is not installed."""
+        for tool in tools:
+            if self.which(tool) is None:
+                raise ToolNotFound(tool)

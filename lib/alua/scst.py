@@ -1,0 +1,371 @@
+"""The SCST ALUA backend: device groups, target groups and states in SCST's sysfs.
+
+Layout (see scst/README, "ALUA"):
+
+    /sys/kernel/scst_tgt/device_groups/<dg>/devices/<dev>          -> devices/<dev>
+    /sys/kernel/scst_tgt/device_groups/<dg>/target_groups/<tg>/     group_id, state, mgmt
+    /sys/kernel/scst_tgt/device_groups/<dg>/target_groups/<tg>/<t>  local: symlink to the target
+                                                                  remote: directory with rel_tgt_id
+    /sys/kernel/scst_tgt/targets/<driver>/<t>/                      enabled, rel_tgt_id
+
+Every name is validated before it is written into a mgmt file, and every
+value goes out in one write(2): a newline can never start a second command.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from alua.alua import AluaBackend
+from alua.ocf.errors import OcfError
+from alua.ocf.exitstatus import ExitStatus
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from alua.alua import NodePort, Topology
+    from alua.ocf.log import Logger
+
+SCST_ROOT = "/sys/kernel/scst_tgt"
+
+# Names SCST objects may have here: what iSCSI (iqn./eui.), FC and SRP target
+# names and device names use.  No whitespace (the mgmt parser splits on it),
+# no '/' (a sysfs path), no control characters.
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:@+-")
+_RESERVED_NAMES = frozenset({".", "..", "mgmt"})
+MAX_NAME = 223  # the longest iSCSI name
+
+
+def check_name(name: str) -> None:
+    """Raise ValueError unless ``name`` is safe as an SCST object name."""
+    if not name:
+        raise ValueError("is empty")
+    if len(name) > MAX_NAME:
+        raise ValueError(f"is longer than {MAX_NAME} characters")
+    bad = sorted({c for c in name if c not in _NAME_CHARS})
+    if bad:
+        raise ValueError(f"contains characters SCST names cannot have: {''.join(bad)!r}")
+    if name in _RESERVED_NAMES:
+        raise ValueError("is a reserved name")
+
+
+class DeviceGroupSpec:
+    """One ALUA device group and the SCST devices it holds."""
+
+    __slots__ = ("name", "devices")
+
+    def __init__(self, name: str, devices: Sequence[str]) -> None:
+        self.name = name
+        self.devices = tuple(devices)
+
+    def __repr__(self) -> str:
+        return f"DeviceGroupSpec({self.name!r}, {self.devices!r})"
+
+
+def parse_device_groups(raw: str) -> tuple[DeviceGroupSpec, ...]:
+    """``"dg1=dev1,dev2 dg2"``: a group without '=' holds the device of its own name."""
+    groups: list[DeviceGroupSpec] = []
+    seen_groups: set[str] = set()
+    seen_devices: set[str] = set()
+    for entry in raw.split():
+        name, sep, devs = entry.partition("=")
+        devices = devs.split(",") if sep else [name]
+        for value, what in [(name, "device group name"), *((d, "device name") for d in devices)]:
+            try:
+                check_name(value)
+            except ValueError as e:
+                raise ValueError(f"has a {what} {value!r} that {e}") from None
+        if name in seen_groups:
+            raise ValueError(f"names device group {name!r} twice")
+        for dev in devices:
+            if dev in seen_devices:
+                raise ValueError(f"puts device {dev!r} in two groups (SCST allows one)")
+            seen_devices.add(dev)
+        seen_groups.add(name)
+        groups.append(DeviceGroupSpec(name, devices))
+    if not groups:
+        raise ValueError("names no device group")
+    return tuple(groups)
+
+
+class ScstError(OcfError):
+    """A read or write in SCST's sysfs failed; the reason names path and value."""
+
+
+class ScstSysfs:
+    """Reads and writes under /sys/kernel/scst_tgt with SCST's conventions."""
+
+    def __init__(self, root: str = SCST_ROOT) -> None:
+        self.root = root
+
+    def path(self, *parts: str) -> str:
+        return os.path.join(self.root, *parts)
+
+    def loaded(self) -> bool:
+        return os.path.isdir(self.root)
+
+    def exists(self, *parts: str) -> bool:
+        return os.path.lexists(self.path(*parts))
+
+    def is_link(self, *parts: str) -> bool:
+        return os.path.islink(self.path(*parts))
+
+    def is_dir(self, *parts: str) -> bool:
+        path = self.path(*parts)
+        return os.path.isdir(path) and not os.path.islink(path)
+
+    def listdir(self, *parts: str) -> list[str]:
+        try:
+            return sorted(os.listdir(self.path(*parts)))
+        except FileNotFoundError:
+            return []
+        except OSError as e:
+            raise ScstError(f"cannot list {self.path(*parts)}: {e.strerror}") from e
+
+    def read(self, *parts: str) -> str | None:
+        """An attribute's value (its first line; a "[key]" line follows non-defaults), None if absent."""
+        path = self.path(*parts)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise ScstError(f"cannot open {path}: {e.strerror}") from e
+        try:
+            data = os.read(fd, 4096)
+        except OSError as e:
+            raise ScstError(f"cannot read {path}: {e.strerror}") from e
+        finally:
+            os.close(fd)
+        return data.decode("utf-8", "replace").split("\n", 1)[0].strip()
+
+    def write(self, value: str, *parts: str) -> None:
+        """Store value in one write(2), as ``echo value > path`` does."""
+        if "\n" in value or "\r" in value:
+            raise ScstError(f"refusing to write {value!r} to {self.path(*parts)}: it contains a newline")
+        path = self.path(*parts)
+        data = (value + "\n").encode()
+        try:
+            fd = os.open(path, os.O_WRONLY)
+        except OSError as e:
+            raise ScstError(f"cannot open {path} to write {value!r}: {e.strerror}") from e
+        try:
+            written = os.write(fd, data)
+        except OSError as e:
+            raise ScstError(f"writing {value!r} to {path} failed: {_strerror(e)}") from e
+        finally:
+            os.close(fd)
+        if written != len(data):
+            raise ScstError(f"writing {value!r} to {path} was cut short ({written} of {len(data)} bytes)")
+
+    def mgmt(self, verb: str, name: str, *parts: str) -> None:
+        """Send "verb name" to the mgmt file in the directory ``parts``."""
+        try:
+            check_name(name)
+        except ValueError as e:
+            raise ScstError(f"refusing to send {verb} {name!r} to SCST: the name {e}") from None
+        self.write(f"{verb} {name}", *parts, "mgmt")
+
+
+def _strerror(e: OSError) -> str:
+    name = errno.errorcode.get(e.errno or 0, "")
+    return f"{e.strerror} ({name})" if name else str(e.strerror)
+
+
+def _conflict(reason: str) -> OcfError:
+    return OcfError(f"conflicting SCST ALUA topology: {reason}", ExitStatus.NOT_CONFIGURED)
+
+
+class ScstBackend(AluaBackend):
+    """ALUA through SCST device groups, one target group per cluster node."""
+
+    def __init__(
+        self,
+        device_groups: Sequence[DeviceGroupSpec],
+        driver: str,
+        log: Logger,
+        sysfs: ScstSysfs | None = None,
+    ) -> None:
+        self.device_groups = tuple(device_groups)
+        self.driver = driver
+        self.log = log
+        self.sysfs = sysfs or ScstSysfs()
+
+    # -- reading -----------------------------------------------------------
+
+    def loaded(self) -> bool:
+        return self.sysfs.loaded()
+
+    def group_states(self, node: str) -> dict[str, str | None]:
+        return {
+            dg.name: self.sysfs.read("device_groups", dg.name, "target_groups", node, "state")
+            for dg in self.device_groups
+        }
+
+    def set_group_state(self, node: str, state: str) -> None:
+        for dg in self.device_groups:
+            self.sysfs.write(state, "device_groups", dg.name, "target_groups", node, "state")
+
+    def local_problems(self, topology: Topology) -> list[str]:
+        problems: list[str] = []
+        local = topology.local
+        for dg in self.device_groups:
+            if not self.sysfs.is_dir("device_groups", dg.name):
+                problems.append(f"device group {dg.name} is missing ({self.sysfs.path('device_groups', dg.name)})")
+                continue
+            for dev in dg.devices:
+                if not self.sysfs.exists("devices", dev):
+                    problems.append(f"device {dev} is gone ({self.sysfs.path('devices', dev)} missing)")
+                elif not self.sysfs.exists("device_groups", dg.name, "devices", dev):
+                    problems.append(f"device {dev} is not in device group {dg.name}")
+            for port in topology.ports:
+                if not self.sysfs.is_dir("device_groups", dg.name, "target_groups", port.node):
+                    problems.append(f"target group {port.node} is missing from device group {dg.name}")
+            if local is not None and not self.sysfs.is_link(
+                "device_groups", dg.name, "target_groups", local.node, local.target
+            ):
+                problems.append(
+                    f"local target {local.target} is not a member of target group {local.node} in "
+                    f"device group {dg.name} (was the target unregistered?)"
+                )
+        return problems
+
+    def readiness_problems(self, topology: Topology) -> list[str]:
+        local = topology.local
+        if local is None:
+            return ["this node has no target in parameter 'targets'"]
+        if not self.loaded():
+            return [f"SCST is not loaded ({self.sysfs.root} missing)"]
+        problems = self.local_problems(topology)
+        enabled = self.sysfs.read("targets", self.driver, local.target, "enabled")
+        if enabled is None:
+            problems.append(f"local target {local.target} is not registered with driver {self.driver}")
+        elif enabled != "1":
+            problems.append(f"local target {local.target} is not enabled")
+        return problems
+
+    # -- building ----------------------------------------------------------
+
+    def ensure_topology(self, topology: Topology, initial: dict[str, str]) -> None:
+        local = topology.local
+        if local is None:
+            raise OcfError("this node has no target in parameter 'targets'", ExitStatus.NOT_CONFIGURED)
+        self._check_local_target(local)
+        for dg in self.device_groups:
+            self._ensure_device_group(dg)
+            for port in topology.ports:
+                self._ensure_target_group(dg, port, initial[port.node], is_local=port.node == local.node)
+            self._check_foreign_groups(dg, topology)
+
+    def _check_local_target(self, local: NodePort) -> None:
+        if not self.sysfs.is_dir("targets", self.driver):
+            raise OcfError(
+                f"SCST target driver {self.driver} is not loaded ({self.sysfs.path('targets', self.driver)} missing)",
+                ExitStatus.NOT_INSTALLED,
+            )
+        if not self.sysfs.exists("targets", self.driver, local.target):
+            raise OcfError(f"local target {local.target} is not registered with SCST driver {self.driver}")
+        rel = self.sysfs.read("targets", self.driver, local.target, "rel_tgt_id")
+        if rel is not None and rel != str(local.rel_tgt_id):
+            raise _conflict(
+                f"local target {local.target} has rel_tgt_id {rel}, parameter 'rel_tgt_ids' says "
+                f"{local.rel_tgt_id} (set rel_tgt_id in scst.conf so both nodes agree)"
+            )
+
+    def _ensure_device_group(self, dg: DeviceGroupSpec) -> None:
+        if not self.sysfs.exists("device_groups", dg.name):
+            self.log.info(f"creating ALUA device group {dg.name}")
+            self.sysfs.mgmt("create", dg.name, "device_groups")
+        for dev in dg.devices:
+            if self.sysfs.exists("device_groups", dg.name, "devices", dev):
+                continue
+            if not self.sysfs.exists("devices", dev):
+                raise OcfError(f"SCST device {dev} does not exist ({self.sysfs.path('devices', dev)} missing)")
+            owner = self._device_owner(dev)
+            if owner is not None:
+                raise _conflict(f"device {dev} already belongs to device group {owner}")
+            self.log.info(f"adding device {dev} to device group {dg.name}")
+            self.sysfs.mgmt("add", dev, "device_groups", dg.name, "devices")
+
+    def _device_owner(self, dev: str) -> str | None:
+        for other in self.sysfs.listdir("device_groups"):
+            if other != "mgmt" and self.sysfs.exists("device_groups", other, "devices", dev):
+                return other
+        return None
+
+    def _ensure_target_group(self, dg: DeviceGroupSpec, port: NodePort, initial: str, *, is_local: bool) -> None:
+        tg = ("device_groups", dg.name, "target_groups", port.node)
+        created = False
+        if not self.sysfs.exists(*tg):
+            self.log.info(f"creating target group {port.node} in device group {dg.name}")
+            self.sysfs.mgmt("create", port.node, *tg[:-1])
+            created = True
+        group_id = self.sysfs.read(*tg, "group_id")
+        if created or group_id in (None, "", "0"):
+            self.sysfs.write(str(port.group_id), *tg, "group_id")
+        elif group_id != str(port.group_id):
+            raise _conflict(
+                f"target group {port.node} in device group {dg.name} has group_id {group_id}, "
+                f"expected {port.group_id}"
+            )
+        if created:
+            # A new group starts active: give it its state before any target joins.
+            self.sysfs.write(initial, *tg, "state")
+        member = (*tg, port.target)
+        if is_local:
+            if self.sysfs.is_link(*member):
+                return
+            if self.sysfs.exists(*member):
+                raise _conflict(
+                    f"local target {port.target} is a remote entry in target group {port.node} of {dg.name} "
+                    f"(it was added before the target was registered); remove it with "
+                    f"'del {port.target}' in {self.sysfs.path(*tg, 'mgmt')}"
+                )
+            self.log.info(f"adding local target {port.target} to target group {port.node} in {dg.name}")
+            self.sysfs.mgmt("add", port.target, *tg)
+            return
+        if self.sysfs.is_link(*member):
+            raise _conflict(
+                f"peer target {port.target} is registered on this node too (it is a local member of "
+                f"target group {port.node} in {dg.name}); each node must export its own target"
+            )
+        if not self.sysfs.exists(*member):
+            self.log.info(f"adding remote target {port.target} to target group {port.node} in {dg.name}")
+            self.sysfs.mgmt("add", port.target, *tg)
+        rel = self.sysfs.read(*member, "rel_tgt_id")
+        if rel in (None, "", "0"):
+            self.sysfs.write(str(port.rel_tgt_id), *member, "rel_tgt_id")
+        elif rel != str(port.rel_tgt_id):
+            raise _conflict(
+                f"remote target {port.target} in target group {port.node} of {dg.name} has rel_tgt_id {rel}, "
+                f"expected {port.rel_tgt_id}"
+            )
+
+    def _check_foreign_groups(self, dg: DeviceGroupSpec, topology: Topology) -> None:
+        ours = {port.node for port in topology.ports}
+        for tg in self.sysfs.listdir("device_groups", dg.name, "target_groups"):
+            if tg == "mgmt" or tg in ours:
+                continue
+            members = set(self.sysfs.listdir("device_groups", dg.name, "target_groups", tg))
+            clash = sorted(members & {port.target for port in topology.ports})
+            if clash:
+                raise _conflict(
+                    f"target group {tg} in device group {dg.name} (not a cluster node name) holds "
+                    f"{', '.join(clash)}; remove the old group before handing this device group to the cluster"
+                )
+            self.log.warning(f"device group {dg.name} has a target group {tg} that is not a cluster node")
+
+    # -- implicit transition -------------------------------------------------
+
+    def _devices(self) -> list[str]:
+        return [dev for dg in self.device_groups for dev in dg.devices]
+
+    def block(self) -> None:
+        for dev in self._devices():
+            self.sysfs.write("1", "devices", dev, "block")
+
+    def unblock(self) -> None:
+        for dev in self._devices():
+            self.sysfs.write("0", "devices", dev, "block")

@@ -1,0 +1,107 @@
+#!/usr/bin/python3
+"""Install (or uninstall) the agents, library, man pages and crm snippets.
+
+Agents land in $OCF_ROOT/resource.d/alua/ and find the library in
+$OCF_ROOT/lib/alua/, so they run with Debian's /usr/bin/python3 and
+python3-lxml from a clean environment (Pacemaker passes no PYTHONPATH).
+DESTDIR stages everything for packagers; the paths written into the agents
+are the final ones, without DESTDIR.
+
+    tools/install.py [--destdir D] [--ocf-root /usr/lib/ocf] [--mandir /usr/share/man]
+                     [--datadir /usr/share] [--uninstall]
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import os
+import re
+import shutil
+import sys
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LIBDIR_LINE = re.compile(r"^LIBDIR = .*$", re.MULTILINE)
+
+
+def agents() -> list[str]:
+    directory = os.path.join(TOP, "agents")
+    return sorted(n for n in os.listdir(directory) if not n.startswith(".") and "." not in n)
+
+
+def staged(destdir: str, path: str) -> str:
+    return os.path.join(destdir, path.lstrip("/")) if destdir else path
+
+
+def install(args: argparse.Namespace) -> None:
+    libdir = os.path.join(args.ocf_root, "lib", "alua")
+    agentdir = staged(args.destdir, os.path.join(args.ocf_root, "resource.d", "alua"))
+    os.makedirs(agentdir, mode=0o755, exist_ok=True)
+    # The library: a fresh copy, compiled for the final path, readable by nobody (ocf-tester).
+    target = staged(args.destdir, libdir)
+    shutil.rmtree(os.path.join(target, "alua"), ignore_errors=True)
+    shutil.copytree(
+        os.path.join(TOP, "lib", "alua"),
+        os.path.join(target, "alua"),
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+    compileall.compile_dir(os.path.join(target, "alua"), quiet=1, ddir=os.path.join(libdir, "alua"))
+    for root, dirs, files in os.walk(target):
+        os.chmod(root, 0o755)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o644)
+    for name in agents():
+        with open(os.path.join(TOP, "agents", name), encoding="utf-8") as f:
+            text = f.read()
+        text, n = LIBDIR_LINE.subn(f"LIBDIR = {libdir!r}", text, count=1)
+        if n != 1:
+            sys.exit(f"agents/{name}: no LIBDIR line to rewrite")
+        dest = os.path.join(agentdir, name)
+        with open(dest + ".tmp", "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(dest + ".tmp", 0o755)
+        os.replace(dest + ".tmp", dest)
+    mansrc = os.path.join(TOP, "man")
+    if os.path.isdir(mansrc):
+        mandir = staged(args.destdir, os.path.join(args.mandir, "man7"))
+        os.makedirs(mandir, exist_ok=True)
+        for page in sorted(os.listdir(mansrc)):
+            if page.endswith(".7"):
+                shutil.copyfile(os.path.join(mansrc, page), os.path.join(mandir, page))
+                os.chmod(os.path.join(mandir, page), 0o644)
+    crmsrc = os.path.join(TOP, "crm")
+    if os.path.isdir(crmsrc):
+        crmdir = staged(args.destdir, os.path.join(args.datadir, "alua", "crm"))
+        shutil.rmtree(crmdir, ignore_errors=True)
+        shutil.copytree(crmsrc, crmdir)
+    print(f"installed {', '.join(agents())} into {agentdir}, library into {target}")
+
+
+def uninstall(args: argparse.Namespace) -> None:
+    for path in (
+        os.path.join(args.ocf_root, "resource.d", "alua"),
+        os.path.join(args.ocf_root, "lib", "alua"),
+        os.path.join(args.datadir, "alua"),
+    ):
+        shutil.rmtree(staged(args.destdir, path), ignore_errors=True)
+    mandir = staged(args.destdir, os.path.join(args.mandir, "man7"))
+    if os.path.isdir(mandir):
+        for page in os.listdir(mandir):
+            if page.startswith("ocf_alua_") and page.endswith(".7"):
+                os.unlink(os.path.join(mandir, page))
+    print("uninstalled alua")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--destdir", default=os.environ.get("DESTDIR", ""))
+    parser.add_argument("--ocf-root", default=os.environ.get("OCF_ROOT", "/usr/lib/ocf"))
+    parser.add_argument("--mandir", default="/usr/share/man")
+    parser.add_argument("--datadir", default="/usr/share")
+    parser.add_argument("--uninstall", action="store_true")
+    args = parser.parse_args()
+    (uninstall if args.uninstall else install)(args)
+
+
+if __name__ == "__main__":
+    main()
