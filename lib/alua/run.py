@@ -57,7 +57,7 @@ class CommandFailed(OcfError):
 
     def __init__(self, result: Result) -> None:
         detail = (result.stderr.strip() or result.stdout.strip()).splitlines()
-        tail = detail[-1] if detail else "no output"
+        tail = detail[-1].strip() if detail else "no output"
         super().__init__(f"{' '.join(result.argv)} exited {result.returncode}: {tail}")
         self.result = result
 
