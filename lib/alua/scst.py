@@ -253,11 +253,13 @@ class ScstBackend(AluaBackend):
         if local is None:
             raise OcfError("this node has no target in parameter 'targets'", ExitStatus.NOT_CONFIGURED)
         self._check_local_target(local)
+        # Look at everything before changing anything: a conflict leaves the topology as it was.
+        for dg in self.device_groups:
+            self._check_device_group(dg, topology)
         for dg in self.device_groups:
             self._ensure_device_group(dg)
             for port in topology.ports:
                 self._ensure_target_group(dg, port, initial[port.node], is_local=port.node == local.node)
-            self._check_foreign_groups(dg, topology)
 
     def _check_local_target(self, local: NodePort) -> None:
         if not self.sysfs.is_dir("targets", self.driver):
@@ -274,10 +276,8 @@ class ScstBackend(AluaBackend):
                 f"{local.rel_tgt_id} (set rel_tgt_id in scst.conf so both nodes agree)"
             )
 
-    def _ensure_device_group(self, dg: DeviceGroupSpec) -> None:
-        if not self.sysfs.exists("device_groups", dg.name):
-            self.log.info(f"creating ALUA device group {dg.name}")
-            self.sysfs.mgmt("create", dg.name, "device_groups")
+    def _check_device_group(self, dg: DeviceGroupSpec, topology: Topology) -> None:
+        """Raise on anything in the existing topology that disagrees with the parameters."""
         for dev in dg.devices:
             if self.sysfs.exists("device_groups", dg.name, "devices", dev):
                 continue
@@ -286,8 +286,60 @@ class ScstBackend(AluaBackend):
             owner = self._device_owner(dev)
             if owner is not None:
                 raise _conflict(f"device {dev} already belongs to device group {owner}")
-            self.log.info(f"adding device {dev} to device group {dg.name}")
-            self.sysfs.mgmt("add", dev, "device_groups", dg.name, "devices")
+        ours = {port.node for port in topology.ports}
+        targets = {port.target for port in topology.ports}
+        for tg in self.sysfs.listdir("device_groups", dg.name, "target_groups"):
+            if tg == "mgmt" or tg in ours:
+                continue
+            clash = sorted(targets & set(self.sysfs.listdir("device_groups", dg.name, "target_groups", tg)))
+            if clash:
+                raise _conflict(
+                    f"target group {tg} in device group {dg.name} (not a cluster node name) holds "
+                    f"{', '.join(clash)}; remove the old group before handing this device group to the cluster"
+                )
+            self.log.warning(f"device group {dg.name} has a target group {tg} that is not a cluster node")
+        local = topology.local
+        for port in topology.ports:
+            tg = ("device_groups", dg.name, "target_groups", port.node)
+            if not self.sysfs.exists(*tg):
+                continue
+            group_id = self.sysfs.read(*tg, "group_id")
+            if group_id not in (None, "", "0", str(port.group_id)):
+                raise _conflict(
+                    f"target group {port.node} in device group {dg.name} has group_id {group_id}, "
+                    f"expected {port.group_id}"
+                )
+            member = (*tg, port.target)
+            if not self.sysfs.exists(*member):
+                continue
+            is_link = self.sysfs.is_link(*member)
+            if local is not None and port.node == local.node and not is_link:
+                raise _conflict(
+                    f"local target {port.target} is a remote entry in target group {port.node} of {dg.name} "
+                    f"(it was added before the target was registered); remove it with "
+                    f"'del {port.target}' in {self.sysfs.path(*tg, 'mgmt')}"
+                )
+            if port.node != (local.node if local else None):
+                if is_link:
+                    raise _conflict(
+                        f"peer target {port.target} is registered on this node too (it is a local member of "
+                        f"target group {port.node} in {dg.name}); each node must export its own target"
+                    )
+                rel = self.sysfs.read(*member, "rel_tgt_id")
+                if rel not in (None, "", "0", str(port.rel_tgt_id)):
+                    raise _conflict(
+                        f"remote target {port.target} in target group {port.node} of {dg.name} has "
+                        f"rel_tgt_id {rel}, expected {port.rel_tgt_id}"
+                    )
+
+    def _ensure_device_group(self, dg: DeviceGroupSpec) -> None:
+        if not self.sysfs.exists("device_groups", dg.name):
+            self.log.info(f"creating ALUA device group {dg.name}")
+            self.sysfs.mgmt("create", dg.name, "device_groups")
+        for dev in dg.devices:
+            if not self.sysfs.exists("device_groups", dg.name, "devices", dev):
+                self.log.info(f"adding device {dev} to device group {dg.name}")
+                self.sysfs.mgmt("add", dev, "device_groups", dg.name, "devices")
 
     def _device_owner(self, dev: str) -> str | None:
         for other in self.sysfs.listdir("device_groups"):
@@ -296,66 +348,25 @@ class ScstBackend(AluaBackend):
         return None
 
     def _ensure_target_group(self, dg: DeviceGroupSpec, port: NodePort, initial: str, *, is_local: bool) -> None:
+        """Create what is missing of one node's target group (conflicts were checked before)."""
         tg = ("device_groups", dg.name, "target_groups", port.node)
         created = False
         if not self.sysfs.exists(*tg):
             self.log.info(f"creating target group {port.node} in device group {dg.name}")
             self.sysfs.mgmt("create", port.node, *tg[:-1])
             created = True
-        group_id = self.sysfs.read(*tg, "group_id")
-        if created or group_id in (None, "", "0"):
+        if self.sysfs.read(*tg, "group_id") in (None, "", "0"):
             self.sysfs.write(str(port.group_id), *tg, "group_id")
-        elif group_id != str(port.group_id):
-            raise _conflict(
-                f"target group {port.node} in device group {dg.name} has group_id {group_id}, "
-                f"expected {port.group_id}"
-            )
         if created:
             # A new group starts active: give it its state before any target joins.
             self.sysfs.write(initial, *tg, "state")
         member = (*tg, port.target)
-        if is_local:
-            if self.sysfs.is_link(*member):
-                return
-            if self.sysfs.exists(*member):
-                raise _conflict(
-                    f"local target {port.target} is a remote entry in target group {port.node} of {dg.name} "
-                    f"(it was added before the target was registered); remove it with "
-                    f"'del {port.target}' in {self.sysfs.path(*tg, 'mgmt')}"
-                )
-            self.log.info(f"adding local target {port.target} to target group {port.node} in {dg.name}")
-            self.sysfs.mgmt("add", port.target, *tg)
-            return
-        if self.sysfs.is_link(*member):
-            raise _conflict(
-                f"peer target {port.target} is registered on this node too (it is a local member of "
-                f"target group {port.node} in {dg.name}); each node must export its own target"
-            )
         if not self.sysfs.exists(*member):
-            self.log.info(f"adding remote target {port.target} to target group {port.node} in {dg.name}")
+            kind = "local" if is_local else "remote"
+            self.log.info(f"adding {kind} target {port.target} to target group {port.node} in {dg.name}")
             self.sysfs.mgmt("add", port.target, *tg)
-        rel = self.sysfs.read(*member, "rel_tgt_id")
-        if rel in (None, "", "0"):
+        if not is_local and self.sysfs.read(*member, "rel_tgt_id") in (None, "", "0"):
             self.sysfs.write(str(port.rel_tgt_id), *member, "rel_tgt_id")
-        elif rel != str(port.rel_tgt_id):
-            raise _conflict(
-                f"remote target {port.target} in target group {port.node} of {dg.name} has rel_tgt_id {rel}, "
-                f"expected {port.rel_tgt_id}"
-            )
-
-    def _check_foreign_groups(self, dg: DeviceGroupSpec, topology: Topology) -> None:
-        ours = {port.node for port in topology.ports}
-        for tg in self.sysfs.listdir("device_groups", dg.name, "target_groups"):
-            if tg == "mgmt" or tg in ours:
-                continue
-            members = set(self.sysfs.listdir("device_groups", dg.name, "target_groups", tg))
-            clash = sorted(members & {port.target for port in topology.ports})
-            if clash:
-                raise _conflict(
-                    f"target group {tg} in device group {dg.name} (not a cluster node name) holds "
-                    f"{', '.join(clash)}; remove the old group before handing this device group to the cluster"
-                )
-            self.log.warning(f"device group {dg.name} has a target group {tg} that is not a cluster node")
 
     # -- implicit transition -------------------------------------------------
 
