@@ -108,8 +108,11 @@ class AluaBackend:
         """What is wrong with the local membership and devices (empty: consistent)."""
         raise NotImplementedError
 
-    def readiness_problems(self, topology: Topology) -> list[str]:
-        """Why this node must not be promoted now (empty: ready)."""
+    def readiness_problems(self, topology: Topology, local_problems: list[str] | None = None) -> list[str]:
+        """Why this node must not be promoted now (empty: ready).
+
+        ``local_problems``: what local_problems() just returned, so it is not read twice.
+        """
         raise NotImplementedError
 
     def block(self) -> None:
@@ -244,22 +247,23 @@ class AluaRoles:
         role, problems = self._role(states)
         if role is None:
             return ExitStatus.NOT_RUNNING
-        problems += self.backend.local_problems(self.topology)
+        local_problems = self.backend.local_problems(self.topology)
+        problems += local_problems
         promoted = role == ACTIVE
         if problems:
             status = ExitStatus.FAILED_PROMOTED if promoted else ExitStatus.UNKNOWN_ERROR
             raise OcfError(f"{'promoted' if promoted else 'unpromoted'} but broken: {'; '.join(problems)}", status)
         self._reassert_peers()
-        self._update_score(verify=probe)
+        self._update_score(verify=probe, local_problems=local_problems)
         return ExitStatus.RUNNING_PROMOTED if promoted else ExitStatus.OK
 
     # -- helpers -----------------------------------------------------------
 
-    def readiness_problems(self) -> list[str]:
-        return [*self.backend.readiness_problems(self.topology), *self.extra_readiness]
+    def readiness_problems(self, local_problems: list[str] | None = None) -> list[str]:
+        return [*self.backend.readiness_problems(self.topology, local_problems), *self.extra_readiness]
 
-    def _update_score(self, *, verify: bool) -> None:
-        problems = self.readiness_problems()
+    def _update_score(self, *, verify: bool, local_problems: list[str] | None = None) -> None:
+        problems = self.readiness_problems(local_problems)
         if problems:
             self.log.warning(f"not ready to be promoted: {'; '.join(problems)}")
         self.score.set(None if problems else PROMOTION_SCORE, verify=verify)

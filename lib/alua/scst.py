@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
+import time
 
 from alua.alua import AluaBackend
 from alua.ocf.errors import OcfError
@@ -106,15 +108,25 @@ class ScstSysfs:
     def loaded(self) -> bool:
         return os.path.isdir(self.root)
 
+    def _mode(self, parts: tuple[str, ...]) -> int | None:
+        """The entry's own mode (symlinks not followed), None when absent: one lstat."""
+        try:
+            return os.lstat(self.path(*parts)).st_mode
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise ScstError(f"cannot look at {self.path(*parts)}: {e.strerror}") from e
+
     def exists(self, *parts: str) -> bool:
-        return os.path.lexists(self.path(*parts))
+        return self._mode(parts) is not None
 
     def is_link(self, *parts: str) -> bool:
-        return os.path.islink(self.path(*parts))
+        mode = self._mode(parts)
+        return mode is not None and stat.S_ISLNK(mode)
 
     def is_dir(self, *parts: str) -> bool:
-        path = self.path(*parts)
-        return os.path.isdir(path) and not os.path.islink(path)
+        mode = self._mode(parts)
+        return mode is not None and stat.S_ISDIR(mode)
 
     def listdir(self, *parts: str) -> list[str]:
         try:
@@ -153,12 +165,37 @@ class ScstSysfs:
             raise ScstError(f"cannot open {path} to write {value!r}: {e.strerror}") from e
         try:
             written = os.write(fd, data)
+        except BlockingIOError:
+            # SCST gave up waiting for its sysfs work after 15 s; the work goes on and
+            # its result appears in last_sysfs_mgmt_res (the action timeout bounds this).
+            written = len(data)
+            self._wait_for_mgmt_result(value, path)
         except OSError as e:
             raise ScstError(f"writing {value!r} to {path} failed: {_strerror(e)}") from e
         finally:
             os.close(fd)
         if written != len(data):
             raise ScstError(f"writing {value!r} to {path} was cut short ({written} of {len(data)} bytes)")
+
+    def _wait_for_mgmt_result(self, value: str, path: str) -> None:
+        result_path = self.path("last_sysfs_mgmt_res")
+        while True:
+            try:
+                fd = os.open(result_path, os.O_RDONLY)
+                try:
+                    text = os.read(fd, 64).decode().strip()
+                finally:
+                    os.close(fd)
+            except BlockingIOError:
+                time.sleep(0.1)  # still pending
+                continue
+            except OSError as e:
+                raise ScstError(f"writing {value!r} to {path}: cannot read {result_path}: {e.strerror}") from e
+            code = int(text.split()[0]) if text and text.split()[0].lstrip("-").isdigit() else 0
+            if code == 0:
+                return
+            error = OSError(-code, os.strerror(-code))
+            raise ScstError(f"writing {value!r} to {path} failed: {_strerror(error)}")
 
     def mgmt(self, verb: str, name: str, *parts: str) -> None:
         """Send "verb name" to the mgmt file in the directory ``parts``."""
@@ -232,13 +269,13 @@ class ScstBackend(AluaBackend):
                 )
         return problems
 
-    def readiness_problems(self, topology: Topology) -> list[str]:
+    def readiness_problems(self, topology: Topology, local_problems: list[str] | None = None) -> list[str]:
         local = topology.local
         if local is None:
             return ["this node has no target in parameter 'targets'"]
         if not self.loaded():
             return [f"SCST is not loaded ({self.sysfs.root} missing)"]
-        problems = self.local_problems(topology)
+        problems = list(self.local_problems(topology) if local_problems is None else local_problems)
         enabled = self.sysfs.read("targets", self.driver, local.target, "enabled")
         if enabled is None:
             problems.append(f"local target {local.target} is not registered with driver {self.driver}")

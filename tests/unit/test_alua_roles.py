@@ -39,7 +39,7 @@ class MemoryBackend(AluaBackend):
     def local_problems(self, topology):
         return list(self.broken)
 
-    def readiness_problems(self, topology):
+    def readiness_problems(self, topology, local_problems=None):
         return list(self.broken)
 
 
