@@ -4,28 +4,29 @@ from __future__ import annotations
 
 import os
 
-from alua.run import CommandFailed, CommandTimeout, ToolNotFound
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from alua.ocf.environment import OcfEnvironment
-    from alua.ocf.log import Logger
-    from alua.run import CommandRunner
-    from alua.state import StateFile
-
-_CLUSTER_ERRORS = (ToolNotFound, CommandTimeout, CommandFailed)
+    from alua.ocf.agent import Context
 
 
-def local_node_name(env: OcfEnvironment, runner: CommandRunner) -> str:
+
+def _cluster_errors() -> tuple[type[Exception], ...]:
+    """What a cluster tool may fail with; evaluated only when one fails (monitor never imports run)."""
+    from alua.run import CommandFailed, CommandTimeout, ToolNotFound
+
+    return (ToolNotFound, CommandTimeout, CommandFailed)
+
+
+def local_node_name(ctx: Context) -> str:
     """This node's name in the cluster: Pacemaker passes it; else ask crm_node; else uname."""
-    if env.on_node:
-        return env.on_node
+    if ctx.env.on_node:
+        return ctx.env.on_node
     try:
-        result = runner.run(["crm_node", "-n"], timeout=5.0)
+        result = ctx.runner.run(["crm_node", "-n"], timeout=5.0)
         name = result.stdout.strip()
         if result.ok and name:
             return name
-    except _CLUSTER_ERRORS:
+    except _cluster_errors():
         pass
     return os.uname().nodename
 
@@ -48,11 +49,11 @@ class PromotionScore:
     _KEY = "promotion_score"
     _NONE = "none"
 
-    def __init__(self, env: OcfEnvironment, runner: CommandRunner, log: Logger, state: StateFile) -> None:
-        self._rsc = resource_name(env.instance)
-        self._runner = runner
-        self._log = log
-        self._state = state
+    def __init__(self, ctx: Context) -> None:
+        self._rsc = resource_name(ctx.env.instance)
+        self._ctx = ctx  # its runner is made only when a tool must run
+        self._log = ctx.log
+        self._state = ctx.state
 
     def _attribute(self) -> list[str]:
         return ["crm_attribute", f"--promotion={self._rsc}", "--lifetime=reboot"]
@@ -60,8 +61,8 @@ class PromotionScore:
     def current(self) -> str | None:
         """The score in the cluster now ("none" when unset), or None when unknown."""
         try:
-            result = self._runner.run([*self._attribute(), "--query", "--quiet"], timeout=10.0)
-        except _CLUSTER_ERRORS as e:
+            result = self._ctx.runner.run([*self._attribute(), "--query", "--quiet"], timeout=10.0)
+        except _cluster_errors() as e:
             self._log.debug(f"cannot read promotion score: {e}")
             return None
         value = result.stdout.strip()
@@ -84,8 +85,8 @@ class PromotionScore:
         else:
             argv = [*self._attribute(), "--update", wanted]
         try:
-            result = self._runner.run(argv, timeout=10.0)
-        except _CLUSTER_ERRORS as e:
+            result = self._ctx.runner.run(argv, timeout=10.0)
+        except _cluster_errors() as e:
             self._log.warning(f"cannot set promotion score to {wanted}: {e}")
             return
         if result.ok:

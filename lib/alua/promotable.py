@@ -170,7 +170,7 @@ def build_topology(ctx: Context) -> Topology:
         group_id = cfg.group_ids.get(node, position)  # type: ignore[attr-defined]
         rel_tgt_id = cfg.rel_tgt_ids.get(node, group_id)  # type: ignore[attr-defined]
         ports.append(NodePort(node, target, group_id, rel_tgt_id))
-    return Topology(ports, local_node_name(ctx.env, ctx.runner))
+    return Topology(ports, local_node_name(ctx))
 
 
 def validate(ctx: Context) -> None:
@@ -227,7 +227,7 @@ def _roles(ctx: Context, backend: AluaBackend) -> AluaRoles:
         options,
         log=ctx.log,
         state=ctx.state,
-        score=PromotionScore(ctx.env, ctx.runner, ctx.log, ctx.state),
+        score=PromotionScore(ctx),
         extra_readiness=extra,
     )
 

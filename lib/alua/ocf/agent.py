@@ -175,6 +175,20 @@ def _on_alarm(signum: int, frame: object) -> None:
     raise ActionTimeout("the action did not finish within its timeout")
 
 
+def run(agent: Agent) -> None:
+    """An agent executable's whole body: run the action and exit with its code.
+
+    os._exit skips the interpreter's teardown of every imported module, about
+    a tenth of a monitor's run time; the streams are flushed first.
+    """
+    code = main(agent)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
+
+
 def main(
     agent: Agent,
     argv: Sequence[str] | None = None,
