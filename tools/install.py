@@ -46,7 +46,7 @@ def install(args: argparse.Namespace) -> None:
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
     )
     compileall.compile_dir(os.path.join(target, "alua"), quiet=1, ddir=os.path.join(libdir, "alua"))
-    for root, dirs, files in os.walk(target):
+    for root, _dirs, files in os.walk(target):
         os.chmod(root, 0o755)
         for name in files:
             os.chmod(os.path.join(root, name), 0o644)

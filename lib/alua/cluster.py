@@ -9,7 +9,6 @@ if TYPE_CHECKING:
     from alua.ocf.agent import Context
 
 
-
 def _cluster_errors() -> tuple[type[Exception], ...]:
     """What a cluster tool may fail with; evaluated only when one fails (monitor never imports run)."""
     from alua.run import CommandFailed, CommandTimeout, ToolNotFound

@@ -112,7 +112,7 @@ class AluaParams(params.Params):
         "retry commands during the switch (the implicit transition SCST's README recommends).",
         default=False,
     )
-    drbd_resources = params.structured(
+    drbd_resources: params.Param[tuple[str, ...]] = params.structured(
         "DRBD resources under the exported devices",
         "Whitespace-separated DRBD resources the exported devices sit on. When set, this node "
         "gets a promotion score only while every one of them is Primary and UpToDate here, so "
@@ -121,14 +121,14 @@ class AluaParams(params.Params):
         default=(),
     )
 
-    group_ids = params.structured(
+    group_ids: params.Param[dict[str, int]] = params.structured(
         "Target port group id of each node",
         "NODE=ID pairs (1-65535), the group id initiators see in REPORT TARGET PORT GROUPS. "
         "Default: the position of the node in 'targets' (1, 2, ...). Must be the same on all nodes.",
         parse=_parse_ids,
         default={},
     )
-    rel_tgt_ids = params.structured(
+    rel_tgt_ids: params.Param[dict[str, int]] = params.structured(
         "Relative target port id of each node's target",
         "NODE=ID pairs (1-65535): the relative target port id of each node's target. The local "
         "target's rel_tgt_id must already have this value; peers' targets are recorded with it. "
@@ -152,7 +152,7 @@ def targets_param(check_target: Callable[[str], None], example: str) -> params.P
     return params.structured(
         "Each cluster node's target",
         "Whitespace-separated NODE=TARGET pairs, one per cluster node, identical on all nodes, "
-        f"for example \"{example}\". Each node's target group is named after the node; its "
+        f'for example "{example}". Each node\'s target group is named after the node; its '
         "local target is a member of it and the peers' targets are recorded as remote ports.",
         parse=parse,
         default=(),
@@ -180,7 +180,9 @@ def validate(ctx: Context) -> None:
     for name in ("group_ids", "rel_tgt_ids"):
         extra = sorted(set(getattr(cfg, name)) - set(nodes))
         if extra:
-            raise OcfError(f"parameter '{name}': node {extra[0]} is not in parameter 'targets'", ExitStatus.NOT_CONFIGURED)
+            raise OcfError(
+                f"parameter '{name}': node {extra[0]} is not in parameter 'targets'", ExitStatus.NOT_CONFIGURED
+            )
     group_ids = [cfg.group_ids.get(node, i) for i, node in enumerate(nodes, start=1)]  # type: ignore[attr-defined]
     if len(set(group_ids)) != len(group_ids):
         raise OcfError("parameter 'group_ids': two nodes end up with the same group id", ExitStatus.NOT_CONFIGURED)

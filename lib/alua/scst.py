@@ -325,16 +325,16 @@ class ScstBackend(AluaBackend):
                 raise _conflict(f"device {dev} already belongs to device group {owner}")
         ours = {port.node for port in topology.ports}
         targets = {port.target for port in topology.ports}
-        for tg in self.sysfs.listdir("device_groups", dg.name, "target_groups"):
-            if tg == "mgmt" or tg in ours:
+        for name in self.sysfs.listdir("device_groups", dg.name, "target_groups"):
+            if name == "mgmt" or name in ours:
                 continue
-            clash = sorted(targets & set(self.sysfs.listdir("device_groups", dg.name, "target_groups", tg)))
+            clash = sorted(targets & set(self.sysfs.listdir("device_groups", dg.name, "target_groups", name)))
             if clash:
                 raise _conflict(
-                    f"target group {tg} in device group {dg.name} (not a cluster node name) holds "
+                    f"target group {name} in device group {dg.name} (not a cluster node name) holds "
                     f"{', '.join(clash)}; remove the old group before handing this device group to the cluster"
                 )
-            self.log.warning(f"device group {dg.name} has a target group {tg} that is not a cluster node")
+            self.log.warning(f"device group {dg.name} has a target group {name} that is not a cluster node")
         local = topology.local
         for port in topology.ports:
             tg = ("device_groups", dg.name, "target_groups", port.node)

@@ -11,16 +11,19 @@ from __future__ import annotations
 import os
 import sys
 
-# _signal, not signal: signal wraps every constant in an IntEnum at import, which
-# costs a monitor more than all of its sysfs reads.
-import _signal
-
 from alua.ocf.environment import OcfEnvironment
 from alua.ocf.errors import ActionTimeout, OcfError
 from alua.ocf.exitstatus import ExitStatus
 from alua.ocf.log import Logger
 
 TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal as _signal
+else:
+    # _signal, not signal: signal wraps every constant in an IntEnum at import,
+    # which costs a monitor more than all of its sysfs reads.
+    import _signal
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 

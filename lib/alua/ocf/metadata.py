@@ -7,13 +7,15 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from alua.ocf.agent import Agent
 
 DOCTYPE = '<!DOCTYPE resource-agent SYSTEM "ra-api-1.dtd">'
 OCF_VERSION = "1.1"
 
 
-def _etree():  # type: ignore[no-untyped-def]
+def _etree() -> Any:
     """lxml, also when the agent runs under ``python3 -S`` (no site-packages on sys.path)."""
     try:
         from lxml import etree
@@ -25,7 +27,7 @@ def _etree():  # type: ignore[no-untyped-def]
     return etree
 
 
-def _text(etree, parent, tag: str, text: str, **attrib: str):  # type: ignore[no-untyped-def]
+def _text(etree: Any, parent: Any, tag: str, text: str, **attrib: str) -> Any:
     element = etree.SubElement(parent, tag, attrib)
     element.text = text
     return element
@@ -62,7 +64,5 @@ def build_metadata(agent: Agent) -> bytes:
         if action.role is not None:
             attrib["role"] = action.role
         etree.SubElement(actions, "action", attrib)
-    xml: bytes = etree.tostring(
-        root, xml_declaration=True, encoding="UTF-8", doctype=DOCTYPE, pretty_print=True
-    )
+    xml: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", doctype=DOCTYPE, pretty_print=True)
     return xml
