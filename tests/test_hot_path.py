@@ -1,0 +1,47 @@
+"""What a monitor imports: nothing heavy, and never lxml.
+
+Pacemaker runs monitor every few seconds on every node; importing lxml,
+typing, dataclasses, json or re costs more start-up time than the whole
+action may take. Agents that must run a tool on monitor may import
+subprocess; SCST's monitor reads sysfs only.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import agent_names, run_agent
+from test_ocf_contract import AGENT_CASES
+
+NEVER_ON_MONITOR = {"lxml", "lxml.etree", "typing", "dataclasses", "json", "re", "logging", "inspect"}
+SYSFS_ONLY_AGENTS = {"scst", "lio"}
+
+
+def monitor_imports(agent: str, rsctmp) -> set[str]:
+    params = dict(AGENT_CASES[agent]["valid"])  # type: ignore[arg-type]
+    result = run_agent(agent, "monitor", params, meta={"interval": "10000", "on_node": "n1"}, rsctmp=rsctmp,
+                       extra_env={"PYTHONPROFILEIMPORTTIME": "1"}, prefix=["/usr/bin/python3", "-X", "importtime",
+                                                                            "-I", "-S"])
+    modules = set()
+    for line in result.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            modules.add(line.rsplit("|", 1)[1].strip())
+    assert modules, result.stderr
+    assert result.rc in (0, 7, 8), f"the monitor should run through, not stop at its configuration:\n{result}"
+    return modules
+
+
+@pytest.mark.parametrize("agent", agent_names())
+def test_monitor_imports_nothing_heavy(agent: str, rsctmp) -> None:
+    modules = monitor_imports(agent, rsctmp)
+    assert not modules & NEVER_ON_MONITOR, sorted(modules & NEVER_ON_MONITOR)
+    if agent in SYSFS_ONLY_AGENTS:
+        assert "subprocess" not in modules
+
+
+@pytest.mark.parametrize("agent", agent_names())
+def test_importing_the_agent_has_no_side_effects(agent: str, tmp_path) -> None:
+    """usage touches no file, no syslog, no tool: it must leave no trace."""
+    result = run_agent(agent, "usage", rsctmp=tmp_path)
+    assert result.rc == 0
+    assert list(tmp_path.iterdir()) == []
