@@ -37,19 +37,27 @@ def install(args: argparse.Namespace) -> None:
     libdir = os.path.join(args.ocf_root, "lib", "alua")
     agentdir = staged(args.destdir, os.path.join(args.ocf_root, "resource.d", "alua"))
     os.makedirs(agentdir, mode=0o755, exist_ok=True)
-    # The library: a fresh copy, compiled for the final path, readable by nobody (ocf-tester).
+    # The library: a fresh copy, compiled for the final path, readable by nobody
+    # (ocf-tester), swapped in with two renames so that agents running on a live
+    # cluster never see a half-copied library.
     target = staged(args.destdir, libdir)
-    shutil.rmtree(os.path.join(target, "alua"), ignore_errors=True)
+    os.makedirs(target, mode=0o755, exist_ok=True)
+    fresh, old = os.path.join(target, ".alua.new"), os.path.join(target, ".alua.old")
+    for leftover in (fresh, old):
+        shutil.rmtree(leftover, ignore_errors=True)
     shutil.copytree(
-        os.path.join(TOP, "lib", "alua"),
-        os.path.join(target, "alua"),
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        os.path.join(TOP, "lib", "alua"), fresh, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
     )
-    compileall.compile_dir(os.path.join(target, "alua"), quiet=1, ddir=os.path.join(libdir, "alua"))
-    for root, _dirs, files in os.walk(target):
+    compileall.compile_dir(fresh, quiet=1, ddir=os.path.join(libdir, "alua"))
+    for root, _dirs, files in os.walk(fresh):
         os.chmod(root, 0o755)
         for name in files:
             os.chmod(os.path.join(root, name), 0o644)
+    current = os.path.join(target, "alua")
+    if os.path.exists(current):
+        os.rename(current, old)
+    os.rename(fresh, current)
+    shutil.rmtree(old, ignore_errors=True)
     for name in agents():
         with open(os.path.join(TOP, "agents", name), encoding="utf-8") as f:
             text = f.read()
@@ -87,7 +95,7 @@ def uninstall(args: argparse.Namespace) -> None:
     mandir = staged(args.destdir, os.path.join(args.mandir, "man7"))
     if os.path.isdir(mandir):
         for page in os.listdir(mandir):
-            if page.startswith("ocf_alua_") and page.endswith(".7"):
+            if (page == "ocf_alua.7" or page.startswith("ocf_alua_")) and page.endswith(".7"):
                 os.unlink(os.path.join(mandir, page))
     print("uninstalled alua")
 

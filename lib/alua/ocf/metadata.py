@@ -64,5 +64,6 @@ def build_metadata(agent: Agent) -> bytes:
         if action.role is not None:
             attrib["role"] = action.role
         etree.SubElement(actions, "action", attrib)
-    xml: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", doctype=DOCTYPE, pretty_print=True)
+    # No encoding in the declaration: crmsh parses meta-data as a str, and lxml refuses such a str.
+    xml: bytes = b'<?xml version="1.0"?>\n' + etree.tostring(root, encoding="UTF-8", doctype=DOCTYPE, pretty_print=True)
     return xml

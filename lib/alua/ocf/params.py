@@ -262,10 +262,13 @@ class Params:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         declared: list[Param[Any]] = []
+        names: set[str] = set()
         for klass in cls.__mro__:  # the agent's own parameters first, shared ones after
             for value in vars(klass).values():
-                if isinstance(value, Param) and value not in declared:
+                # A subclass may redeclare a shared parameter (its backend's meaning): the first one wins.
+                if isinstance(value, Param) and value.name not in names:
                     declared.append(value)
+                    names.add(value.name)
         cls._params = tuple(declared)
 
     def __init__(self, values: Mapping[str, Any]) -> None:
