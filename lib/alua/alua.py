@@ -228,7 +228,7 @@ class AluaRoles:
             return ExitStatus.OK
         promoted = note.promoted_after()
         running = note.running_after()
-        for peer in self.topology.peers:
+        for peer in sorted(self.topology.peers, key=lambda p: p.node in promoted):  # active last: never two
             if peer.node in promoted:
                 wanted = ACTIVE
             elif peer.node in running:

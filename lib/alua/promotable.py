@@ -138,8 +138,13 @@ class AluaParams(params.Params):
     )
 
 
-def targets_param(check_target: Callable[[str], None], example: str) -> params.Param[tuple[tuple[str, str], ...]]:
-    """The NODE=TARGET list, with the backend's own rule for target names."""
+def targets_param(
+    check_target: Callable[[str], None], example: str, *, membership: str | None = None
+) -> params.Param[tuple[tuple[str, str], ...]]:
+    """The NODE=TARGET list, with the backend's own rule for target names.
+
+    ``membership``: how the backend's groups hold targets (default: SCST's local and remote members).
+    """
 
     def parse(raw: str) -> tuple[tuple[str, str], ...]:
         pairs = parse_node_map(raw, "TARGET", check_target)
@@ -152,8 +157,12 @@ def targets_param(check_target: Callable[[str], None], example: str) -> params.P
     return params.structured(
         "Each cluster node's target",
         "Whitespace-separated NODE=TARGET pairs, one per cluster node, identical on all nodes, "
-        f'for example "{example}". Each node\'s target group is named after the node; its '
-        "local target is a member of it and the peers' targets are recorded as remote ports.",
+        f'for example "{example}". '
+        + (
+            membership
+            or "Each node's target group is named after the node; its local target is a member of it "
+            "and the peers' targets are recorded as remote ports."
+        ),
         parse=parse,
         default=(),
         required=True,

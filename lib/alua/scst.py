@@ -14,12 +14,11 @@ value goes out in one write(2): a newline can never start a second command.
 
 from __future__ import annotations
 
-import errno
 import os
-import stat
 import time
 
 from alua.alua import AluaBackend
+from alua.kernelfs import KernelTree, strerror
 from alua.ocf.errors import OcfError
 from alua.ocf.exitstatus import ExitStatus
 
@@ -96,88 +95,23 @@ class ScstError(OcfError):
     """A read or write in SCST's sysfs failed; the reason names path and value."""
 
 
-class ScstSysfs:
-    """Reads and writes under /sys/kernel/scst_tgt with SCST's conventions."""
+class ScstSysfs(KernelTree):
+    """/sys/kernel/scst_tgt: attributes, mgmt commands, and SCST's late answers."""
+
+    Error = ScstError
 
     def __init__(self, root: str = SCST_ROOT) -> None:
-        self.root = root
-
-    def path(self, *parts: str) -> str:
-        return os.path.join(self.root, *parts)
+        super().__init__(root)
 
     def loaded(self) -> bool:
-        return os.path.isdir(self.root)
-
-    def _mode(self, parts: tuple[str, ...]) -> int | None:
-        """The entry's own mode (symlinks not followed), None when absent: one lstat."""
-        try:
-            return os.lstat(self.path(*parts)).st_mode
-        except FileNotFoundError:
-            return None
-        except OSError as e:
-            raise ScstError(f"cannot look at {self.path(*parts)}: {e.strerror}") from e
-
-    def exists(self, *parts: str) -> bool:
-        return self._mode(parts) is not None
-
-    def is_link(self, *parts: str) -> bool:
-        mode = self._mode(parts)
-        return mode is not None and stat.S_ISLNK(mode)
-
-    def is_dir(self, *parts: str) -> bool:
-        mode = self._mode(parts)
-        return mode is not None and stat.S_ISDIR(mode)
+        return self.is_dir()
 
     def listdir(self, *parts: str) -> list[str]:
-        try:
-            return sorted(os.listdir(self.path(*parts)))
-        except FileNotFoundError:
-            return []
-        except OSError as e:
-            raise ScstError(f"cannot list {self.path(*parts)}: {e.strerror}") from e
+        return self.entries(*parts) or []
 
-    def read(self, *parts: str) -> str | None:
-        """An attribute's value (its first line; a "[key]" line follows non-defaults), None if absent."""
-        path = self.path(*parts)
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            return None
-        except OSError as e:
-            raise ScstError(f"cannot open {path}: {e.strerror}") from e
-        try:
-            data = os.read(fd, 4096)
-        except OSError as e:
-            raise ScstError(f"cannot read {path}: {e.strerror}") from e
-        finally:
-            os.close(fd)
-        return data.decode("utf-8", "replace").split("\n", 1)[0].strip()
-
-    def write(self, value: str, *parts: str) -> None:
-        """Store value in one write(2), as ``echo value > path`` does."""
-        if "\n" in value or "\r" in value:
-            raise ScstError(f"refusing to write {value!r} to {self.path(*parts)}: it contains a newline")
-        path = self.path(*parts)
-        data = (value + "\n").encode()
-        try:
-            fd = os.open(path, os.O_WRONLY)
-        except OSError as e:
-            raise ScstError(f"cannot open {path} to write {value!r}: {e.strerror}") from e
-        try:
-            written = os.write(fd, data)
-        except BlockingIOError:
-            # SCST gave up waiting for its sysfs work after 15 s; the work goes on and
-            # its result appears in last_sysfs_mgmt_res (the action timeout bounds this).
-            written = len(data)
-            self._wait_for_mgmt_result(value, path)
-        except OSError as e:
-            raise ScstError(f"writing {value!r} to {path} failed: {_strerror(e)}") from e
-        finally:
-            os.close(fd)
-        if written != len(data):
-            raise ScstError(f"writing {value!r} to {path} was cut short ({written} of {len(data)} bytes)")
-
-    def _wait_for_mgmt_result(self, value: str, path: str) -> None:
+    def finished_later(self, value: str, path: str, error: BlockingIOError) -> None:
+        """SCST gave up waiting for its sysfs work after 15 s; the work goes on and
+        its result appears in last_sysfs_mgmt_res (the action timeout bounds the wait)."""
         result_path = self.path("last_sysfs_mgmt_res")
         while True:
             try:
@@ -191,11 +125,11 @@ class ScstSysfs:
                 continue
             except OSError as e:
                 raise ScstError(f"writing {value!r} to {path}: cannot read {result_path}: {e.strerror}") from e
-            code = int(text.split()[0]) if text and text.split()[0].lstrip("-").isdigit() else 0
+            first = text.split()[0] if text else "0"
+            code = int(first) if first.lstrip("-").isdigit() else 0
             if code == 0:
                 return
-            error = OSError(-code, os.strerror(-code))
-            raise ScstError(f"writing {value!r} to {path} failed: {_strerror(error)}")
+            raise ScstError(f"writing {value!r} to {path} failed: {strerror(OSError(-code, os.strerror(-code)))}")
 
     def mgmt(self, verb: str, name: str, *parts: str) -> None:
         """Send "verb name" to the mgmt file in the directory ``parts``."""
@@ -204,11 +138,6 @@ class ScstSysfs:
         except ValueError as e:
             raise ScstError(f"refusing to send {verb} {name!r} to SCST: the name {e}") from None
         self.write(f"{verb} {name}", *parts, "mgmt")
-
-
-def _strerror(e: OSError) -> str:
-    name = errno.errorcode.get(e.errno or 0, "")
-    return f"{e.strerror} ({name})" if name else str(e.strerror)
 
 
 def _conflict(reason: str) -> OcfError:

@@ -35,6 +35,9 @@ class ScstEmulator:
     ``new_namespace=False`` and a writable parent of ``mountpoint``).
     """
 
+    #: the emulator program (a subclass serves another kernel interface)
+    script: Path = EMULATOR
+
     def __init__(self, state_dir: PathLike, config: Optional[Mapping[str, Any]] = None,
                  new_namespace: bool = True, mountpoint: str = DEFAULT_MOUNTPOINT,
                  launcher: Sequence[str] = (), python: str = PYTHON,
@@ -60,7 +63,7 @@ class ScstEmulator:
         config_path.write_text(json.dumps(self.config, indent=2))
         ready = self.state_dir / "ready"
         ready.unlink(missing_ok=True)
-        argv = [*self.launcher, self.python, str(EMULATOR), "--state-dir",
+        argv = [*self.launcher, self.python, str(self.script), "--state-dir",
                 str(self.state_dir), "--config", str(config_path),
                 "--mountpoint", self.mountpoint]
         if self.new_namespace:

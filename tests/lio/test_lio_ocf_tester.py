@@ -1,0 +1,39 @@
+"""resource-agents' ocf-tester passes on the installed lio agent, against the LIO configfs emulator.
+
+ocf-tester runs in the emulator's mount namespace, where the emulated tree
+is at /sys/kernel/config/target; there is no cluster, so the node name is
+uname's and the promotion score cannot be set (which must not fail anything).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from backends.adapters import LIO_DEVICE, LIO_SERIAL, lio_node_config, lio_target
+from emulators.lio_fixtures import lio_emulator  # noqa: F401 - fixture
+
+NODE = os.uname().nodename
+PEER = "peer-node"
+OPTIONS = ["-o", f"devices={LIO_DEVICE}={LIO_SERIAL}",
+           "-o", f"targets={NODE}={lio_target(NODE)} {PEER}={lio_target(PEER)}"]
+
+
+def test_ocf_tester_passes(lio_emulator, installed_agents) -> None:  # noqa: F811
+    emulator = lio_emulator(lio_node_config(NODE), name="tester")
+    proc = emulator.run(["ocf-tester", "-n", "p_lio", *OPTIONS, str(installed_agents / "lio")], timeout=300)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    assert "lio passed all tests" in output
+    groups = emulator.dump()["backstores"][LIO_DEVICE]["alua"]
+    assert groups[NODE]["state"] == 14, "ocf-tester ends with stop: offline"
+    assert groups[NODE]["members"] == [f"iSCSI/{lio_target(NODE)}/tpgt_1/lun_0"]
+    assert groups[PEER]["members"] == []
+
+
+def test_ocf_tester_fails_without_lio(installed_agents) -> None:
+    """The same run on this machine's real /sys, which has no kernel target, must not pass."""
+    proc = subprocess.run(["ocf-tester", "-n", "p_lio", *OPTIONS, str(installed_agents / "lio")],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode != 0
+    assert "LIO is not loaded" in proc.stdout + proc.stderr
