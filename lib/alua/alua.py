@@ -214,6 +214,11 @@ class AluaRoles:
         local = self._require_local()
         if not self.backend.loaded():
             raise OcfError("cannot demote: the ALUA kernel interface is gone")
+        role, _ = self._role(self.backend.group_states(local.node))
+        if role is None:
+            # Stopped (Pacemaker demotes before it stops a failed start): nothing to demote,
+            # and writing the unpromoted state would show a stopped node as available.
+            return ExitStatus.OK
         self.backend.set_group_state(local.node, self.options.unpromoted_state)
         return ExitStatus.OK
 
@@ -252,7 +257,11 @@ class AluaRoles:
         promoted = role == ACTIVE
         if problems:
             status = ExitStatus.FAILED_PROMOTED if promoted else ExitStatus.UNKNOWN_ERROR
-            raise OcfError(f"{'promoted' if promoted else 'unpromoted'} but broken: {'; '.join(problems)}", status)
+            for problem in problems:
+                self.log.error(problem)
+            # Pacemaker keeps 128 characters of a reason: the first problem, the rest in the log.
+            more = f" (+{len(problems) - 1} more in log)" if len(problems) > 1 else ""
+            raise OcfError(f"broken: {problems[0]}{more}", status)
         self._reassert_peers()
         self._update_score(verify=probe, local_problems=local_problems)
         return ExitStatus.RUNNING_PROMOTED if promoted else ExitStatus.OK

@@ -7,6 +7,7 @@ import os
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from alua.ocf.agent import Context
+    from alua.run import CommandRunner
 
 
 def _cluster_errors() -> tuple[type[Exception], ...]:
@@ -28,6 +29,17 @@ def local_node_name(ctx: Context) -> str:
     except _cluster_errors():
         pass
     return os.uname().nodename
+
+
+def cluster_property(runner: CommandRunner, name: str, default: str, timeout: float = 10.0) -> str | None:
+    """A crm_config property (``default`` when unset), or None when the CIB cannot be read."""
+    argv = ["crm_attribute", "--type", "crm_config", "--name", name, "--query", "--quiet", f"--default={default}"]
+    try:
+        result = runner.run(argv, timeout=timeout)
+    except _cluster_errors():
+        return None
+    value = result.stdout.strip()
+    return value if result.ok and value else None
 
 
 def resource_name(instance: str) -> str:

@@ -80,12 +80,9 @@ def _parse_ids(raw: str) -> dict[str, int]:
 
 
 def _parse_drbd_resources(raw: str) -> tuple[str, ...]:
-    names = tuple(raw.split())
-    for name in names:
-        bad = sorted({c for c in name if not (c.isalnum() or c in "_.-")})
-        if bad or name.startswith("-"):
-            raise ValueError(f"has resource name {name!r}, which is not a valid DRBD resource name")
-    return names
+    from alua.drbd import parse_resource_names  # only when the parameter is set: monitor stays light
+
+    return parse_resource_names(raw)
 
 
 class AluaParams(params.Params):

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 
 DEFAULT_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
+# Kept back from every wait so that a tool's own timeout, whose reason names the
+# tool, comes before the action's deadline and the reason reaches Pacemaker in time.
+REPORT_RESERVE_S = 1.5
+
 
 class Deadline:
     """The moment the current action must be done by."""
@@ -102,7 +106,8 @@ class CommandRunner:
         """Run argv; raise ToolNotFound, CommandTimeout, or (check=True) CommandFailed."""
         import subprocess
 
-        budget = self.deadline.remaining()
+        remaining = self.deadline.remaining()
+        budget = max(remaining - min(REPORT_RESERVE_S, remaining / 4), 0.0)
         limit = budget if timeout is None else min(timeout, budget)
         if limit <= 0:
             raise CommandTimeout(argv, 0.0)

@@ -192,10 +192,8 @@ class ScstBackend(AluaBackend):
             if local is not None and not self.sysfs.is_link(
                 "device_groups", dg.name, "target_groups", local.node, local.target
             ):
-                problems.append(
-                    f"local target {local.target} is not a member of target group {local.node} in "
-                    f"device group {dg.name} (was the target unregistered?)"
-                )
+                # Short: Pacemaker keeps only the first 128 characters of an exit reason.
+                problems.append(f"target {local.target} is not a member of target group {local.node} in {dg.name}")
         return problems
 
     def readiness_problems(self, topology: Topology, local_problems: list[str] | None = None) -> list[str]:

@@ -320,7 +320,7 @@ def test_unregistered_target_is_a_monitor_failure_in_both_roles(pair) -> None:
     a.emulator.unregister_target(target(A))
     b.emulator.unregister_target(target(B))
     promoted = a.monitor()
-    assert promoted.rc == 9 and f"local target {target(A)} is not a member" in promoted.reason
+    assert promoted.rc == 9 and f"target {target(A)} is not a member" in promoted.reason
     unpromoted = b.monitor()
     assert unpromoted.rc == 1 and "not a member" in unpromoted.reason
     assert a.run("stop").rc == 0 and b.run("stop").rc == 0

@@ -185,3 +185,25 @@ def test_a_node_not_in_the_topology(tmp_path) -> None:
     assert info.value.status == ExitStatus.NOT_CONFIGURED and "'c' is not listed" in info.value.reason
     assert roles.stop() == ExitStatus.OK
     assert roles.monitor(probe=True) == ExitStatus.NOT_RUNNING
+
+
+def test_demote_of_a_stopped_instance_writes_nothing(tmp_path) -> None:
+    backend = MemoryBackend()
+    roles = roles_for("a", backend, tmp_path)
+    roles.start()
+    roles.stop()
+    backend.writes.clear()
+    assert roles.demote() == ExitStatus.OK
+    assert backend.writes == [] and backend.states["a"]["dg1"] == "offline"
+
+
+def test_monitor_reason_fits_in_pacemakers_128_characters(tmp_path) -> None:
+    backend = MemoryBackend()
+    roles = roles_for("a", backend, tmp_path)
+    roles.start()
+    backend.broken = ["target iqn.2016-02.local.virtual:hpms01.vg1 is not a member of target group hpms01 in vg1",
+                      "device vg1 is gone"]
+    with pytest.raises(OcfError) as info:
+        roles.monitor(probe=False)
+    assert len(info.value.reason) <= 128, info.value.reason
+    assert info.value.reason.endswith("(+1 more in log)")

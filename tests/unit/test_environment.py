@@ -53,3 +53,15 @@ def test_state_after_operations() -> None:
     started = note(type="post", operation="start", start_uname="c", active_uname="a", promoted_uname="a")
     assert started.running_after() == {"a", "c"} and started.promoted_after() == {"a"}
     assert not note(type="later", operation="promote").is_valid
+
+
+def test_a_promote_later_in_the_transition_does_not_count_at_post_demote() -> None:
+    """Pacemaker lists every action of the transition in every notification."""
+    switch = note(type="post", operation="demote", demote_uname="a", promote_uname="b",
+                  active_uname="a b", promoted_uname="a", unpromoted_uname="b")
+    assert switch.promoted_after() == set()
+    later = note(type="post", operation="promote", demote_uname="a", promote_uname="b",
+                 active_uname="a b", promoted_uname="a", unpromoted_uname="b")
+    assert later.promoted_after() == {"b"}
+    stop_then_start = note(type="post", operation="stop", stop_uname="c", start_uname="c", active_uname="a c")
+    assert stop_then_start.running_after() == {"a"}

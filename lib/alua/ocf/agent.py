@@ -223,16 +223,19 @@ def main(
 
 
 def _run(agent: Agent, env: OcfEnvironment, handler: Handler) -> int:
+    from alua.run import Deadline
+
     log = Logger(env)
     status: int
     reason = ""
     budget = env.time_budget()
+    deadline = Deadline(budget)  # the same moment the alarm fires
     previous = _signal.signal(_signal.SIGALRM, _on_alarm)
     _signal.setitimer(_signal.ITIMER_REAL, budget)
     ctx: Context | None = None
     try:
         config, errors = agent.params.from_env(env.raw, strict=False)
-        ctx = Context(env, config, log)
+        ctx = Context(env, config, log, deadline=deadline)
         if errors and ctx.strict:
             for error in errors[1:]:
                 log.error(error.reason)

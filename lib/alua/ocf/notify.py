@@ -61,15 +61,39 @@ class Notification:
     def is_valid(self) -> bool:
         return self.type in ("pre", "post") and self.operation in ("start", "stop", "promote", "demote")
 
+    def _done(self) -> frozenset[str]:
+        """The operations of this transition that have happened once this notification is sent.
+
+        The lists name every action of the transition, which Pacemaker runs in
+        the order demote, stop, start, promote; a post-demote notification must
+        not count a promote that is still to come.
+        """
+        order = ("demote", "stop", "start", "promote")
+        if self.operation not in order:
+            return frozenset()
+        last = order.index(self.operation) + (1 if self.type == "post" else 0)
+        return frozenset(order[:last])
+
     def promoted_after(self) -> frozenset[str]:
-        """Nodes whose instance is promoted once this operation has completed."""
-        if self.type == "pre":
-            return self.promoted
-        return (self.promoted - self.demote - self.stop) | self.promote
+        """Nodes whose instance is promoted at the moment of this notification."""
+        done = self._done()
+        promoted = self.promoted
+        if "demote" in done:
+            promoted -= self.demote
+        if "stop" in done:
+            promoted -= self.stop
+        if "promote" in done:
+            promoted |= self.promote
+        return promoted
 
     def running_after(self) -> frozenset[str]:
-        """Nodes whose instance runs (in any role) once this operation has completed."""
-        before = self.active | self.promoted | self.unpromoted
-        if self.type == "pre":
-            return before
-        return (before - self.stop) | self.start | self.promote
+        """Nodes whose instance runs (in any role) at the moment of this notification."""
+        done = self._done()
+        running = self.active | self.promoted | self.unpromoted
+        if "stop" in done:
+            running -= self.stop
+        if "start" in done:
+            running |= self.start
+        if "promote" in done:
+            running |= self.promote
+        return running
