@@ -1,0 +1,397 @@
+"""Shared LVM activation that follows DRBD: what the drbd-lvm agent does.
+
+start activates a volume group only where every DRBD device under it is
+Primary and UpToDate; monitor keeps checking both, cheaply (device-mapper
+and DRBD state from sysfs and procfs; events2 on DRBD 9); stop deactivates
+and leaves the lvmlockd lockspace once nothing of the VG is active.
+
+What start learned (the LVs it activated, the DRBD minors under them) is
+kept in the instance's state file, so a recurring monitor knows what
+"running" means, and tells a VG that was lost (1) from one that was never
+started here (7, as ocf-tester's first recurring monitor expects).
+"""
+
+from __future__ import annotations
+
+import time
+
+from alua import dm
+from alua.ocf.errors import OcfError
+from alua.ocf.exitstatus import ExitStatus
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from alua.drbd import DrbdReader
+    from alua.ocf.agent import Context
+    from alua.run import CommandRunner
+
+STARTED = "started"
+LVS = "lvs"
+DRBD_MINORS = "drbd_minors"  # "0=r0 1=r0": which resource each minor under the VG belongs to
+
+READ_CHECK_TIMEOUT = 10.0  # OCF_CHECK_LEVEL=10: seconds one block read from an LV may take
+SUSPEND_GRACE = 3.0  # an LV suspended longer than this (LVM suspends briefly on changes) fails monitor
+POLL = 0.1
+
+
+def _vg(ctx: Context) -> str:
+    return ctx.config.volume_group  # type: ignore[attr-defined, no-any-return]
+
+
+def _lvs(ctx: Context) -> tuple[str, ...]:
+    return ctx.config.logical_volumes  # type: ignore[attr-defined, no-any-return]
+
+
+def _full(vg: str, lvs: list[str] | tuple[str, ...]) -> str:
+    return ", ".join(f"{vg}/{lv}" for lv in lvs)
+
+
+def _names(minors: str | None) -> dict[int, str]:
+    found = {}
+    for pair in (minors or "").split():
+        minor, _, name = pair.partition("=")
+        if minor.isdigit() and name:
+            found[int(minor)] = name
+    return found
+
+
+# -- validation ------------------------------------------------------------------
+
+
+def validate(ctx: Context) -> None:
+    """Tools and LVM configuration this node needs (start and validate-all; never on monitor)."""
+    if ctx.env.action == "monitor":
+        return
+    from alua import lvm
+
+    runner = ctx.runner
+    runner.require(*lvm.TOOLS, "dmsetup", "drbdsetup")
+    if ctx.config.lock_type == "lvmlockd" and not lvm.use_lvmlockd(runner):  # type: ignore[attr-defined]
+        raise OcfError(
+            "parameter 'lock_type': lvmlockd needs use_lvmlockd=1 in this node's LVM configuration "
+            "(global section of lvm.conf or lvmlocal.conf), but lvmconfig reports 0; set it, or use "
+            "lock_type=none for a volume group that is not shared",
+            ExitStatus.NOT_INSTALLED,
+        )
+
+
+def validate_all(ctx: Context) -> ExitStatus:
+    return ExitStatus.OK
+
+
+# -- start -----------------------------------------------------------------------
+
+
+def start(ctx: Context) -> ExitStatus:
+    from alua import drbd, lvm
+
+    cfg = ctx.config
+    runner = ctx.runner
+    name = _vg(ctx)
+    reader = drbd.DrbdReader(runner)
+    given = cfg.drbd_resources  # type: ignore[attr-defined]
+    if given:
+        problems = reader.problems(given)
+        if problems:
+            raise OcfError(f"not activating {name}: {'; '.join(problems)}")
+
+    vg = lvm.volume_group(runner, name)
+    if vg is None:
+        raise OcfError(f"volume group {name} not found on this node{_drbd_hint(reader)}")
+    if lvm.MISSING_PV in vg.pvs:
+        raise OcfError(f"volume group {name} is missing a physical volume here (LVM reports {lvm.MISSING_PV})")
+    minors: dict[int, str] = {}
+    foreign = []
+    for pv in vg.pvs:
+        minor = drbd.minor_of_device(pv)
+        if minor is None:
+            foreign.append(pv)
+        else:
+            minors[minor] = pv
+    if foreign or not minors:
+        shown = ", ".join(foreign) or "none"
+        raise OcfError(
+            f"volume group {name} has physical volumes that are not DRBD devices ({shown}); not activating it "
+            "outside DRBD's control (if those are DRBD's backing disks, the LVM filter must hide them)",
+            ExitStatus.NOT_INSTALLED,
+        )
+
+    owners = reader.resources_of_minors(minors)
+    names = {minor: owner.name for minor, owner in owners.items() if owner is not None}
+    found = sorted(set(names.values()))
+    if given:
+        _check_given_resources(name, given, found)
+    problems = reader.minor_problems(minors, names)
+    if problems:
+        raise OcfError(f"not activating {name}: {'; '.join(problems)}")
+
+    lvmlockd = cfg.lock_type == "lvmlockd"  # type: ignore[attr-defined]
+    if lvmlockd and not vg.is_shared:
+        raise OcfError(
+            f"parameter 'lock_type': lvmlockd, but volume group {name} is a local VG without a lock type; "
+            f"make it shared (vgchange --locktype dlm {name}) or set lock_type=none",
+            ExitStatus.NOT_CONFIGURED,
+        )
+    if not lvmlockd and vg.is_shared:
+        raise OcfError(
+            f"parameter 'lock_type': none, but volume group {name} has lock type {vg.lock_type}, which "
+            "only lvmlockd can activate; set lock_type=lvmlockd",
+            ExitStatus.NOT_CONFIGURED,
+        )
+
+    expected = _expected_lvs(ctx, runner, name)
+    if lvmlockd:
+        lvm.lock_start(runner, name)
+    lvm.activate(runner, name, _lvs(ctx), lvm.activation_flag(cfg.activation_mode, lvmlockd))  # type: ignore[attr-defined]
+    _wait_active(ctx, name, expected)
+    ctx.state.update(
+        {
+            STARTED: "1",
+            LVS: " ".join(expected),
+            DRBD_MINORS: " ".join(f"{minor}={names[minor]}" for minor in sorted(names)),
+        }
+    )
+    ctx.log.info(f"activated {_full(name, expected)} on DRBD {', '.join(found)}")
+    return ExitStatus.OK
+
+
+def _drbd_hint(reader: DrbdReader) -> str:
+    """Why LVM may not see the VG: DRBD devices that are not Primary/UpToDate here."""
+    try:
+        if not reader.loaded:
+            return " (the drbd kernel module is not loaded)"
+        problems = [r.problem() for r in reader.all_resources().values()]
+    except OcfError:
+        return ""
+    shown = [p for p in problems if p]
+    return f" ({'; '.join(shown)})" if shown else ""
+
+
+def _check_given_resources(vg: str, given: tuple[str, ...], found: list[str]) -> None:
+    extra = [r for r in given if r not in found]
+    if extra:
+        raise OcfError(
+            f"parameter 'drbd_resources': {', '.join(extra)} not under volume group {vg}, whose physical "
+            f"volumes are on {', '.join(found) or 'no configured DRBD resource'}",
+            ExitStatus.NOT_CONFIGURED,
+        )
+    missing = [r for r in found if r not in given]
+    if missing:
+        raise OcfError(
+            f"parameter 'drbd_resources': volume group {vg} also sits on {', '.join(missing)}, which is not listed",
+            ExitStatus.NOT_CONFIGURED,
+        )
+
+
+def _expected_lvs(ctx: Context, runner: CommandRunner, vg: str) -> list[str]:
+    """The LVs start must see active: the listed ones, else every public LV LVM would activate."""
+    from alua import lvm
+
+    volumes = {lv.name: lv for lv in lvm.logical_volumes(runner, vg)}
+    listed = _lvs(ctx)
+    if listed:
+        unknown = [lv for lv in listed if lv not in volumes]
+        if unknown:
+            raise OcfError(
+                f"parameter 'logical_volumes': {_full(vg, unknown)} does not exist", ExitStatus.NOT_CONFIGURED
+            )
+        skipped = [lv for lv in listed if volumes[lv].skip_activation]
+        if skipped:
+            raise OcfError(
+                f"parameter 'logical_volumes': {_full(vg, skipped)} has LVM's activation skip flag "
+                "(clear it with lvchange --setactivationskip n)",
+                ExitStatus.NOT_CONFIGURED,
+            )
+        return list(listed)
+    expected = [lv.name for lv in volumes.values() if lv.public and not lv.skip_activation]
+    if not expected:
+        raise OcfError(f"volume group {vg} has no logical volume to activate")
+    return expected
+
+
+def _wait_active(ctx: Context, vg: str, expected: list[str]) -> None:
+    """Wait until device-mapper has every expected LV, not suspended."""
+    while True:
+        active = dm.active_lvs(vg)
+        missing = [lv for lv in expected if lv not in active or active[lv].suspended]
+        if not missing:
+            return
+        if ctx.deadline.remaining() <= 2 * POLL:
+            raise OcfError(f"{_full(vg, missing)} not active in device-mapper after activation")
+        time.sleep(POLL)
+
+
+# -- monitor ---------------------------------------------------------------------
+
+
+def monitor(ctx: Context) -> ExitStatus:
+    """0 active and healthy; 7 not active here (never started, or a probe); 1 broken or lost."""
+    vg = _vg(ctx)
+    if not vg:
+        return ExitStatus.NOT_RUNNING
+    state = ctx.state
+    active = dm.active_lvs(vg)
+    if not active:
+        if ctx.env.is_probe or state.get(STARTED) is None:
+            return ExitStatus.NOT_RUNNING
+        raise OcfError(f"volume group {vg} lost: none of its logical volumes is active any more")
+
+    problems = []
+    expected = list(_lvs(ctx)) or (state.get(LVS) or "").split()
+    missing = [lv for lv in expected if lv not in active]
+    if missing:
+        problems.append(f"{_full(vg, missing)} not active")
+    suspended = _still_suspended(ctx, active)
+    if suspended:
+        problems.append(f"{_full(vg, suspended)} suspended in device-mapper")
+    under = dm.underlying(active.values())
+    foreign = sorted(d for d in under if not (d.startswith("drbd") and d[4:].isdigit()))
+    if foreign:
+        problems.append(f"active on {', '.join(foreign)}, which is not DRBD")
+    minors = [int(d[4:]) for d in under if d not in foreign]
+    if minors:
+        from alua.drbd import DrbdReader
+
+        problems.extend(DrbdReader(ctx.runner).minor_problems(minors, _names(state.get(DRBD_MINORS))))
+    if problems:
+        raise OcfError(f"volume group {vg}: {'; '.join(problems)}")
+    if ctx.env.check_level >= 10:
+        _read_check(ctx, vg, active)
+    return ExitStatus.OK
+
+
+def _still_suspended(ctx: Context, active: dict[str, dm.DmDevice]) -> list[str]:
+    """LVs that stay suspended beyond a short grace (LVM suspends briefly while it changes an LV)."""
+    suspended = [lv for lv, device in active.items() if device.suspended]
+    if not suspended:
+        return []
+    end = time.monotonic() + min(SUSPEND_GRACE, ctx.deadline.remaining() / 3)
+    while suspended and time.monotonic() < end:
+        time.sleep(POLL)
+        suspended = [lv for lv in suspended if active[lv].refresh_suspended()]
+    return sorted(suspended)
+
+
+def _read_check(ctx: Context, vg: str, active: dict[str, dm.DmDevice]) -> None:
+    """Read one block from each LV, past the page cache, each read bounded in time."""
+    from alua.run import CommandTimeout
+
+    for lv, device in sorted(active.items()):
+        argv = ["dd", f"if={device.devnode}", "of=/dev/null", "bs=4096", "count=1", "iflag=direct", "status=none"]
+        try:
+            result = ctx.runner.run(argv, timeout=READ_CHECK_TIMEOUT)
+        except CommandTimeout as e:
+            raise OcfError(f"reading a block from {vg}/{lv} ({device.devnode}): {e.reason}") from None
+        if not result.ok:
+            detail = (result.stderr.strip() or f"exit code {result.returncode}").splitlines()[-1]
+            raise OcfError(f"reading a block from {vg}/{lv} ({device.devnode}) failed: {detail}")
+
+
+# -- stop ------------------------------------------------------------------------
+
+
+def stop(ctx: Context) -> ExitStatus:
+    """Deactivate; leave the lockspace once no LV of the VG is active; succeed if already stopped."""
+    vg = _vg(ctx)
+    if not vg:
+        return ExitStatus.OK
+    listed = _stop_targets(ctx)
+    if listed is None:
+        ctx.log.warning(f"parameter 'logical_volumes' names no valid LV; leaving the LVs of {vg} as they are")
+        return ExitStatus.OK
+    left = _left(vg, listed)
+    if left:
+        reason = _deactivate(ctx, vg, listed)
+        left = _left(vg, listed)
+        if left:
+            ctx.log.warning(f"LVM left {_full(vg, left)} active ({reason}); removing the devices directly")
+            _remove_devices(ctx, vg, left)
+            left = _left(vg, listed)
+        if left:
+            raise OcfError(f"cannot deactivate {_full(vg, left)}: {reason}; device-mapper still has them (in use?)")
+        ctx.log.info(f"deactivated {vg}" + (f"/{' '.join(listed)}" if listed else ""))
+    if ctx.config.lock_type == "lvmlockd" and not dm.vg_devices(vg):  # type: ignore[attr-defined]
+        _lock_stop(ctx, vg)
+    ctx.state.remove()
+    return ExitStatus.OK
+
+
+def _stop_targets(ctx: Context) -> list[str] | None:
+    """The LVs stop deactivates ([] for all); None when the list is set but names no valid LV.
+
+    A bad logical_volumes value falls back to its default (all LVs) for stop;
+    deactivating the whole group for a typo could take down LVs another
+    resource serves, so stop keeps the tokens that are valid names instead.
+    """
+    listed = list(_lvs(ctx))
+    raw = ctx.env.raw.get("OCF_RESKEY_logical_volumes", "")
+    if listed or not raw.strip():
+        return listed
+    from alua.lvm import check_lv_name
+
+    valid = []
+    for token in raw.split():
+        try:
+            check_lv_name(token)
+        except ValueError:
+            continue
+        valid.append(token)
+    return valid or None
+
+
+def _left(vg: str, listed: list[str]) -> list[str]:
+    active = dm.active_lvs(vg)
+    return sorted(lv for lv in (listed or active) if lv in active)
+
+
+def _deactivate(ctx: Context, vg: str, listed: list[str]) -> str:
+    """Ask LVM to deactivate; the reason it gave when it failed ("" when it succeeded)."""
+    from alua import lvm
+    from alua.run import ToolNotFound
+
+    try:
+        result = lvm.deactivate(ctx.runner, vg, listed)
+    except ToolNotFound as e:
+        return e.reason
+    return "" if result.ok else lvm.last_line(result)
+
+
+def _remove_devices(ctx: Context, vg: str, lvs: list[str]) -> None:
+    """``dmsetup remove`` the LVs' devices (and their layers), holders first.
+
+    For a VG whose DRBD went away under it LVM cannot even read the VG; the
+    kernel's device-mapper tables are all that is left to remove.
+    """
+    from alua.run import ToolNotFound
+
+    devices = dm.vg_devices(vg)
+    by_kernel = {d.kernel_name: d for d in devices}
+    wanted = {d.kernel_name for d in devices if (dm.split_lvm_dm_name(d.name) or ("", "", None))[1] in lvs}
+    pending = list(wanted)
+    while pending:  # the layers under them that belong to this VG
+        for slave in by_kernel[pending.pop()].slaves():
+            if slave in by_kernel and slave not in wanted:
+                wanted.add(slave)
+                pending.append(slave)
+    for device in dm.removal_order(by_kernel[k] for k in wanted):
+        try:
+            result = dm.remove(ctx.runner, device.name)
+        except ToolNotFound as e:
+            ctx.log.error(e.reason)
+            return
+        if not result.ok:
+            ctx.log.warning(f"dmsetup remove {device.name}: {(result.stderr.strip() or 'failed').splitlines()[-1]}")
+
+
+def _lock_stop(ctx: Context, vg: str) -> None:
+    """Leave the VG's lvmlockd lockspace; a failure is logged, never fails stop."""
+    from alua import lvm
+    from alua.run import CommandTimeout, ToolNotFound
+
+    try:
+        result = lvm.lock_stop(ctx.runner, vg)
+    except (ToolNotFound, CommandTimeout) as e:
+        ctx.log.warning(f"cannot stop the lockspace of {vg}: {e.reason}")
+        return
+    if not result.ok:
+        ctx.log.warning(f"cannot stop the lockspace of {vg}: {lvm.last_line(result)}")
