@@ -29,6 +29,16 @@ AGENT_CASES: dict[str, dict[str, object]] = {
         },
         "free_form": set(),
     },
+    "lio": {
+        "valid": {
+            "devices": "iblock_0/vg1=5f3d2c1a-0b7e-4c55-9a0e-2d7f1f4e8a61",
+            "targets": "hpms01=iqn.2003-01.org.linux-iscsi.hpms01:san hpms02=iqn.2003-01.org.linux-iscsi.hpms02:san",
+        },
+        "free_form": set(),
+    },
+    "dlm": {"valid": {}, "free_form": {"args"}},
+    "lvmlockd": {"valid": {}, "free_form": set()},
+    "drbd-lvm": {"valid": {"volume_group": "vg-san"}, "free_form": set()},
 }
 
 
