@@ -1,0 +1,296 @@
+"""The crm/ snippets load as they are with the real crmsh and pass crm_verify.
+
+crmsh checks every parameter against the installed agents' meta-data (the
+``installed_agents`` fixture installs them as an admin would), so a snippet
+naming a parameter an agent does not have fails here.
+"""
+
+# ruff: noqa: F811 - pytest fixtures imported from crmlab are test arguments
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import AGENTS_DIR, agent_names
+from crmlab import (  # noqa: F401 - fixtures
+    CRM_DIR,
+    LAYER_RESOURCES,
+    LAYERS,
+    STACKS,
+    canonical,
+    configuration,
+    copy_cib,
+    crm_load,
+    crm_load_ok,
+    crm_verify,
+    diff,
+    lab_base,
+    lab_dir,
+    loaded,
+    new_lab_cib,
+    normalize,
+    read_cib,
+    run,
+    strip_comments,
+)
+from lxml import etree
+
+SNIPPETS = sorted(p.stem for p in CRM_DIR.glob("*.crm"))
+PRESENT_STACKS = [s for s in STACKS if (CRM_DIR / f"{s}.crm").exists()]
+ALUA_PROMOTABLE = {"scst", "lio"}
+ROLE_NAMES = ("Promoted", "Unpromoted")
+
+
+def metadata(agent: str) -> etree._Element:
+    """An installed agent's meta-data, as crmsh and Pacemaker read it (crm_resource)."""
+    proc = run(["crm_resource", "--show-metadata", agent])
+    return etree.fromstring(proc.stdout.encode())
+
+
+def seconds(value: str) -> float:
+    m = re.fullmatch(r"(\d+)(ms|s|m|min|h)?", value.strip())
+    assert m, value
+    return int(m.group(1)) * {"ms": 0.001, None: 1, "s": 1, "m": 60, "min": 60, "h": 3600}[m.group(2)]
+
+
+def primitives(cib: Path) -> list[etree._Element]:
+    return list(configuration(cib).find("resources").iter("primitive"))
+
+
+def agent_of(p: etree._Element) -> str:
+    return f"{p.get('class')}:{p.get('provider')}:{p.get('type')}"
+
+
+def meta(e: etree._Element) -> dict[str, str]:
+    ma = e.find("meta_attributes")
+    return {} if ma is None else {nv.get("name"): nv.get("value") for nv in ma.iter("nvpair")}
+
+
+# --- every snippet -----------------------------------------------------------------------------
+
+
+def test_the_snippets_are_there() -> None:
+    expected = {*LAYERS, "stack"} | ({"lio", "stack-lio"} if (AGENTS_DIR / "lio").exists() else set())
+    assert expected <= set(SNIPPETS), f"missing: {sorted(expected - set(SNIPPETS))}"
+    assert (CRM_DIR / "stack.pcs").exists() and (CRM_DIR / "README").exists()
+
+
+@pytest.mark.parametrize("name", SNIPPETS)
+def test_snippet_header(name: str) -> None:
+    text = (CRM_DIR / f"{name}.crm").read_text()
+    header = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        header.append(line)
+    assert 3 <= len(header) <= 8, f"crm/{name}.crm: a short comment header, please:\n{text[:400]}"
+    joined = "\n".join(header)
+    assert "Needs:" in joined and f"crm configure load update /usr/share/alua/crm/{name}.crm" in joined
+    # crmsh keeps comments in the CIB as XML comments, which cannot hold "--".
+    assert "--" not in "".join(line for line in text.splitlines() if line.lstrip().startswith("#"))
+
+
+@pytest.mark.parametrize("name", SNIPPETS)
+def test_snippet_loads_and_verifies(name: str, loaded) -> None:
+    cib, proc = loaded(name)
+    assert proc.returncode == 0, f"crm configure load update crm/{name}.crm:\n{proc.stderr}"
+    verify = crm_verify(cib)
+    assert verify.returncode == 0, f"crm_verify after crm/{name}.crm:\n{verify.stdout}{verify.stderr}"
+    ids = {e.get("id") for e in configuration(cib).find("resources")}
+    layers = STACKS.get(name, (name,))
+    wanted = set().union(*(LAYER_RESOURCES[n] for n in layers))
+    assert wanted <= ids, f"crm/{name}.crm defines {sorted(ids)}"
+    if name not in STACKS:
+        assert not len(configuration(cib).find("constraints")), "layer files hold resources only"
+
+
+def test_crmsh_checks_parameters_against_the_installed_agents(lab_base: Path, lab_dir: Path) -> None:
+    """The control for the test above: an unknown parameter in any primitive fails the load."""
+    text = (CRM_DIR / "stack.crm").read_text()
+    names = re.findall(r"^primitive (\S+) ", text, re.MULTILINE)
+    bad = re.sub(r"^(primitive (\S+) \S+)", r"\1 params bogus_\2=1", text, flags=re.MULTILINE)
+    bad = re.sub(r"(params bogus_\S+=1)( \\\n\s+params)", r"\2 \1 ", bad)  # one params list per primitive
+    proc = crm_load(copy_cib(lab_base, lab_dir / "bogus.xml"), bad)
+    assert proc.returncode != 0, proc.stderr
+    for name in names:
+        assert f'parameter "bogus_{name}" is not known' in proc.stderr, proc.stderr
+
+
+# --- the stack ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack_name", PRESENT_STACKS)
+def test_stack_is_the_layers_plus_constraints(stack_name: str, loaded) -> None:
+    """A stack file holds the same resources as its layer files, so they never drift apart."""
+    stack = configuration(loaded.cib(stack_name)).find("resources")
+    for layer in STACKS[stack_name]:
+        layer_resources = configuration(loaded.cib(layer)).find("resources")
+        for rid in LAYER_RESOURCES[layer]:
+            a = etree.tostring(
+                normalize(layer_resources.find(f"*[@id='{rid}']")), pretty_print=True, encoding="unicode"
+            )
+            b = etree.tostring(normalize(stack.find(f"*[@id='{rid}']")), pretty_print=True, encoding="unicode")
+            assert a == b, diff(a, b, (f"crm/{layer}.crm", f"crm/{stack_name}.crm"))
+
+
+def test_every_agent_is_in_a_snippet() -> None:
+    used = set(re.findall(r"ocf:alua:([\w-]+)", "".join(p.read_text() for p in CRM_DIR.glob("*.crm"))))
+    assert set(agent_names()) <= used, f"no snippet for {sorted(set(agent_names()) - used)}"
+
+
+@pytest.mark.parametrize("stack_name", PRESENT_STACKS)
+def test_clones_and_roles(stack_name: str, loaded) -> None:
+    stack_cib = loaded.cib(stack_name)
+    resources = configuration(stack_cib).find("resources")
+    clones = {c.get("id"): meta(c) for c in resources.iter("clone")}
+    for cid, m in clones.items():
+        assert m.get("interleave") == "true", cid
+    drbd, scst = clones["ms_drbd"], clones[f"ms_{STACKS[stack_name][-1]}"]
+    for m in (drbd, scst):
+        assert m.get("promotable") == "true" and m.get("notify") == "true"
+    assert drbd.get("promoted-max") == "2" and scst.get("promoted-max") == "1"
+    assert not list(resources.iter("master")), "promotable clones, never master/ms"
+    text = etree.tostring(configuration(stack_cib), encoding="unicode")
+    assert not re.search(r'role="(Master|Slave)"', text), "roles Promoted/Unpromoted"
+
+
+@pytest.mark.parametrize("stack_name", PRESENT_STACKS)
+def test_ops_follow_the_agents_metadata(stack_name: str, loaded) -> None:
+    """Every action the agent advertises is configured with at least its timeout; promotable
+    resources monitor both roles at different intervals; our agents' monitors (with their
+    depths as OCF_CHECK_LEVEL) are configured as their meta-data advertises them."""
+    for p in primitives(loaded.cib(stack_name)):
+        if p.get("class") != "ocf":
+            continue
+        agent = agent_of(p)
+        advertised = metadata(agent).find("actions")
+        ops = p.find("operations")
+        configured = list(ops) if ops is not None else []
+        promotable = p.getparent().tag == "clone" and meta(p.getparent()).get("promotable") == "true"
+        for action in advertised:
+            name = action.get("name")
+            if name in ("meta-data", "validate-all", "reload", "reload-agent", "migrate_to", "migrate_from"):
+                continue
+            if name in ("promote", "demote") and not promotable:
+                continue
+            if name == "notify" and meta(p.getparent()).get("notify") != "true":
+                continue
+            role = action.get("role")
+            role = {"Master": "Promoted", "Slave": "Unpromoted"}.get(role, role)
+            same = [o for o in configured if o.get("name") == name and (name != "monitor" or o.get("role") == role)]
+            if name == "monitor" and p.get("provider") == "alua":
+                depth = action.get("depth", "0")
+                same = [o for o in same if check_level(o) == depth]
+                assert same, f"{p.get('id')}: no monitor like {etree.tostring(action).decode()}"
+                assert {seconds(o.get("interval")) for o in same} == {seconds(action.get("interval"))}, (
+                    f"{p.get('id')}: monitor interval differs from the meta-data's"
+                )
+            assert same, f"{p.get('id')} ({agent}): no op {name} role={role}"
+            for o in same:
+                assert seconds(o.get("timeout", "0")) >= seconds(action.get("timeout", "0").rstrip()), (
+                    f"{p.get('id')}: {name} timeout {o.get('timeout')} < meta-data's {action.get('timeout')}"
+                )
+        if promotable:
+            intervals = {
+                r: {seconds(o.get("interval")) for o in configured if o.get("name") == "monitor" and o.get("role") == r}
+                for r in ROLE_NAMES
+            }
+            assert all(intervals.values()), f"{p.get('id')}: monitor both roles"
+            assert not intervals["Promoted"] & intervals["Unpromoted"], f"{p.get('id')}: same interval twice"
+
+
+def check_level(op: etree._Element) -> str:
+    for nv in op.iter("nvpair"):
+        if nv.get("name") == "OCF_CHECK_LEVEL":
+            return nv.get("value")
+    return "0"
+
+
+def constraints(cib: Path) -> set[tuple[str, ...]]:
+    out = set()
+    for c in normalize(configuration(cib).find("constraints")):
+        if c.tag == "rsc_colocation":
+            out.add(
+                (
+                    "colocation",
+                    c.get("score"),
+                    c.get("rsc"),
+                    c.get("rsc-role", ""),
+                    c.get("with-rsc"),
+                    c.get("with-rsc-role", ""),
+                )
+            )
+        elif c.tag == "rsc_order":
+            out.add(
+                ("order", c.get("kind"), c.get("first"), c.get("first-action"), c.get("then"), c.get("then-action"))
+            )
+    return out
+
+
+@pytest.mark.parametrize("stack_name", PRESENT_STACKS)
+def test_stack_constraints(stack_name: str, loaded) -> None:
+    alua = STACKS[stack_name][-1]
+    assert constraints(loaded.cib(stack_name)) == {
+        # lock group before the VG, on the same node
+        ("colocation", "INFINITY", "cl_lvm", "", "cl_lock", ""),
+        ("order", "Mandatory", "cl_lock", "start", "cl_lvm", "start"),
+        # DRBD promoted before the VG starts; the VG only with DRBD Promoted
+        ("colocation", "INFINITY", "cl_lvm", "", "ms_drbd", "Promoted"),
+        ("order", "Mandatory", "ms_drbd", "promote", "cl_lvm", "start"),
+        # the VG before the ALUA agent, which runs (so is promoted) only where the VG is active
+        ("colocation", "INFINITY", f"ms_{alua}", "", "cl_lvm", ""),
+        ("order", "Mandatory", "cl_lvm", "start", f"ms_{alua}", "start"),
+    }
+
+
+# --- names -------------------------------------------------------------------------------------
+
+
+def readme_command(start: str) -> str:
+    """The shell command in crm/README whose first line starts with ``start``."""
+    lines = (CRM_DIR / "README").read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.strip().startswith(start):
+            cmd = []
+            for follow in lines[i:]:
+                cmd.append(follow.strip())
+                if not follow.rstrip().endswith("\\"):
+                    return "\n".join(cmd)
+    raise AssertionError(f"crm/README has no command starting with {start!r}")
+
+
+def test_renaming_as_the_readme_says(lab_dir: Path) -> None:
+    """The README's sed command gives a stack for other nodes, targets and VG that loads."""
+    cmd = readme_command("sed ")
+    assert cmd.endswith("| crm configure load update -")
+    cmd = cmd.replace("/usr/share/alua/crm/stack.crm", str(CRM_DIR / "stack.crm"))
+    cmd = cmd[: -len("| crm configure load update -")]
+    renamed = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, check=True).stdout
+    for old in ("hpms0", "vg1", "2016-02"):
+        assert old not in strip_comments(renamed)
+    cib = new_lab_cib(lab_dir / "renamed.xml", nodes=("san1", "san2"))
+    crm_load_ok(cib, renamed)
+    verify = crm_verify(cib)
+    assert verify.returncode == 0, verify.stderr
+    conf = configuration(cib)
+    targets = conf.find(".//primitive[@id='p_scst']//nvpair[@name='targets']").get("value")
+    assert targets == "san1=iqn.2024-01.com.example:san1.data san2=iqn.2024-01.com.example:san2.data"
+    assert conf.find(".//primitive[@id='p_lvm_data']//nvpair[@name='volume_group']").get("value") == "data"
+
+
+def test_readme_preference_matches_the_stack() -> None:
+    """The location line in the README is the one stack.crm documents (tested in the scenarios)."""
+    stack_line = next(
+        line.lstrip("# ").strip()
+        for line in (CRM_DIR / "stack.crm").read_text().splitlines()
+        if line.lstrip("# ").startswith("location ")
+    )
+    readme = readme_command("crm configure location")
+    assert readme == "crm configure " + stack_line.replace("#uname", "'#uname'")
+
+
+def test_snippets_are_ascii() -> None:
+    for p in [*CRM_DIR.glob("*.crm"), CRM_DIR / "stack.pcs", CRM_DIR / "README"]:
+        p.read_text(encoding="ascii")
