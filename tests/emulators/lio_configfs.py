@@ -53,14 +53,11 @@ STATE (``--config`` and ``dump``; every key optional in a config)::
 """
 from __future__ import annotations
 
-import argparse
 import errno
 import json
 import logging
 import os
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -73,21 +70,16 @@ try:  # imported as part of the tests package
         c_string,
         errname,
         kstrtoul,
-        prepare_mountpoint,
-        short_path,
-        write_ready,
+        serve,
     )
 except ImportError:  # run as a script
     import fuse  # type: ignore[no-redef]
     from scst_sysfs import (  # type: ignore[no-redef]
         Fault,
-        _ControlServer,
         c_string,
         errname,
         kstrtoul,
-        prepare_mountpoint,
-        short_path,
-        write_ready,
+        serve,
     )
 
 Directory = fuse.Directory
@@ -814,56 +806,8 @@ class LioConfigfs:
 
 # --- main ------------------------------------------------------------------------
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="LIO configfs emulator (FUSE)")
-    parser.add_argument("--state-dir", required=True)
-    parser.add_argument("--config")
-    parser.add_argument("--mountpoint", default="/sys/kernel/config")
-    parser.add_argument("--new-namespace", action="store_true")
-    return parser.parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    state_dir = os.path.abspath(args.state_dir)
-    os.makedirs(state_dir, exist_ok=True)
-    logging.basicConfig(filename=os.path.join(state_dir, "emulator.log"), level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(threadName)s %(message)s")
-    for stale in ("ready", "control.sock"):
-        try:
-            os.unlink(os.path.join(state_dir, stale))
-        except FileNotFoundError:
-            pass
-    try:
-        config: dict[str, Any] = {}
-        if args.config:
-            with open(args.config, encoding="utf-8") as fh:
-                config = json.load(fh)
-        prepare_mountpoint(args.mountpoint, args.new_namespace)
-        emulator = LioConfigfs(state_dir, config)
-        emulator.server.mount(args.mountpoint)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        log.error("startup failed: %s", exc)
-        print(f"lio_configfs: startup failed: {exc}", file=sys.stderr)
-        return 2
-    dir_fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
-    control = _ControlServer(short_path(dir_fd, "control.sock"), emulator)  # type: ignore[arg-type]
-    threading.Thread(target=control.serve_forever, name="control", daemon=True).start()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: emulator.server.unmount_async())
-    write_ready(state_dir)
-    log.info("serving %s (pid %d)", args.mountpoint, os.getpid())
-    emulator.server.serve()
-    log.info("mount gone, shutting down")
-    emulator.clear_faults()
-    control.shutdown()
-    control.server_close()
-    for name in ("ready", "control.sock"):
-        try:
-            os.unlink(os.path.join(state_dir, name))
-        except FileNotFoundError:
-            pass
-    return 0
+    return serve(argv, LioConfigfs, "lio_configfs", "/sys/kernel/config")
 
 
 if __name__ == "__main__":

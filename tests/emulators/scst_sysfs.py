@@ -1357,11 +1357,11 @@ def short_path(directory_fd: int, name: str) -> str:
 
 # --- main ------------------------------------------------------------------------
 
-def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="SCST sysfs emulator (FUSE)")
+def parse_args(argv: Optional[List[str]], description: str, default_mountpoint: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--state-dir", required=True)
     parser.add_argument("--config")
-    parser.add_argument("--mountpoint", default="/sys/kernel/scst_tgt")
+    parser.add_argument("--mountpoint", default=default_mountpoint)
     parser.add_argument("--new-namespace", action="store_true")
     return parser.parse_args(argv)
 
@@ -1381,8 +1381,9 @@ def write_ready(state_dir: str) -> None:
     os.rename(tmp, os.path.join(state_dir, "ready"))
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
+def serve(argv: Optional[List[str]], emulator_class: Any, name: str, default_mountpoint: str) -> int:
+    """The whole life of an emulator process (shared by the SCST and LIO emulators)."""
+    args = parse_args(argv, f"{name} emulator (FUSE)", default_mountpoint)
     state_dir = os.path.abspath(args.state_dir)
     os.makedirs(state_dir, exist_ok=True)
     logging.basicConfig(filename=os.path.join(state_dir, "emulator.log"), level=logging.INFO,
@@ -1398,11 +1399,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             with open(args.config, encoding="utf-8") as fh:
                 config = json.load(fh)
         prepare_mountpoint(args.mountpoint, args.new_namespace)
-        emulator = ScstSysfs(state_dir, config)
+        emulator = emulator_class(state_dir, config)
         emulator.server.mount(args.mountpoint)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.error("startup failed: %s", exc)
-        print(f"scst_sysfs: startup failed: {exc}", file=sys.stderr)
+        print(f"{name}: startup failed: {exc}", file=sys.stderr)
         return 2
     dir_fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
     control = _ControlServer(short_path(dir_fd, "control.sock"), emulator)
@@ -1422,6 +1423,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         except FileNotFoundError:
             pass
     return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    return serve(argv, ScstSysfs, "scst_sysfs", "/sys/kernel/scst_tgt")
 
 
 if __name__ == "__main__":
