@@ -619,12 +619,7 @@ class DlmService:
                 f"DLM lockspaces still in use: {', '.join(busy)}; stop their users first "
                 "(the lvmlockd resource must stop before DLM)"
             )
-        outcome = self.daemon.terminate(pid, self.ctx.deadline, reserve=self.RESERVE)
-        if outcome == "alive":
-            raise OcfError(f"{DAEMON} (pid {pid}) survived SIGTERM and SIGKILL")
-        if outcome == "killed":
-            self.log.warning(f"{DAEMON} (pid {pid}) ignored SIGTERM and was killed")
-        self.log.info(f"stopped {DAEMON} (pid {pid})")
+        self.daemon.stop(pid, self.ctx.deadline, self.log, reserve=self.RESERVE)
         return ExitStatus.OK
 
     def _leave_leftovers(self, names: Iterable[str]) -> list[str]:

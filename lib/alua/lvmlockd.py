@@ -310,12 +310,7 @@ class LvmLockdService:
             )
         if info.lockspaces:
             self._stop_lockspaces(info)
-        outcome = self.daemon.terminate(pid, deadline, reserve=self.RESERVE)
-        if outcome == "alive":
-            raise OcfError(f"{DAEMON} (pid {pid}) survived SIGTERM and SIGKILL")
-        if outcome == "killed":
-            self.log.warning(f"{DAEMON} (pid {pid}) ignored SIGTERM and was killed")
-        self.log.info(f"stopped {DAEMON} (pid {pid})")
+        self.daemon.stop(pid, deadline, self.log, reserve=self.RESERVE)
         return ExitStatus.OK
 
     def _stop_lockspaces(self, info: LockdInfo) -> None:

@@ -16,6 +16,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from alua.ocf.log import Logger
     from alua.run import Deadline
 
 PROC = "/proc"
@@ -159,6 +160,17 @@ class Daemon:
         if self.wait_gone(pid, max(deadline.remaining() - reserve, 0.2)):
             return "killed"
         return "alive"
+
+    def stop(self, pid: int, deadline: Deadline, log: Logger, *, reserve: float = 1.0) -> None:
+        """terminate(), logged; raise OcfError when the daemon survives even SIGKILL."""
+        from alua.ocf.errors import OcfError
+
+        outcome = self.terminate(pid, deadline, reserve=reserve)
+        if outcome == "alive":
+            raise OcfError(f"{self.comm} (pid {pid}) survived SIGTERM and SIGKILL")
+        if outcome == "killed":
+            log.warning(f"{self.comm} (pid {pid}) ignored SIGTERM and was killed")
+        log.info(f"stopped {self.comm} (pid {pid})")
 
     def send(self, pid: int, signum: int) -> bool:
         """Send signum to pid if it is still the daemon; False when it is already gone."""

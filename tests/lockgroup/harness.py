@@ -8,6 +8,8 @@ Unit tests build a Context directly and fake the tools with pytest-subprocess.
 
 from __future__ import annotations
 
+from alua import proc
+
 import importlib.machinery
 import importlib.util
 import os
@@ -179,10 +181,11 @@ def hang(process) -> None:  # type: ignore[no-untyped-def]
     raise subprocess.TimeoutExpired(process.args, 1.0)
 
 
-class StubDaemon:
+class StubDaemon(proc.Daemon):
     """Stands in for proc.Daemon in unit tests: a pid (or None) and a recorded stop."""
 
-    def __init__(self, pid: int | None = 4242, outcome: str = "stopped") -> None:
+    def __init__(self, pid: int | None = 4242, outcome: str = "stopped", comm: str = "daemon") -> None:
+        super().__init__(comm, "/nonexistent.pid")
         self._pid = pid
         self.outcome = outcome
         self.terminated: list[int] = []
