@@ -8,8 +8,6 @@ Unit tests build a Context directly and fake the tools with pytest-subprocess.
 
 from __future__ import annotations
 
-from alua import proc
-
 import importlib.machinery
 import importlib.util
 import os
@@ -18,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from alua import proc
 from alua.ocf.agent import Context
 from alua.ocf.environment import OcfEnvironment
 from alua.ocf.log import Logger
