@@ -80,6 +80,12 @@ def parse_resource_names(raw: str) -> tuple[str, ...]:
 # -- state objects ----------------------------------------------------------
 
 
+# A returning node's disk is Inconsistent while it catches up from its peer.
+INCONSISTENT = "Inconsistent"
+SYNC_TARGET_STATES = frozenset({"SyncTarget", "PausedSyncT", "WFBitMapT", "WFSyncUUID"})
+RESYNCING = "resyncing from a peer"
+
+
 class DrbdVolume:
     """One local volume (device) of a resource."""
 
@@ -158,10 +164,22 @@ class DrbdResource:
         shown = ", ".join(f"volume {v} {self.volumes[v].disk_state}" for v in sorted(self.volumes))
         return f"{self.role} ({shown})"
 
+    @property
+    def resyncing(self) -> bool:
+        """Some local volume is Inconsistent and being brought UpToDate from a peer."""
+        syncing = any(
+            pd.replication_state in SYNC_TARGET_STATES
+            for c in self.connections.values()
+            for pd in c.peer_devices.values()
+        )
+        return syncing and INCONSISTENT in self.disk_states
+
     def problem(self) -> str | None:
         """Why this resource is not Primary with every local volume UpToDate here, or None."""
         states = self.disk_states
         if self.role != PRIMARY or not states or any(s != UP_TO_DATE for s in states):
+            if self.resyncing:
+                return f"DRBD {self.kind} {self.name} is {self.state_text()} ({RESYNCING})"
             return f"DRBD {self.kind} {self.name} is {self.state_text()}"
         lost = [v for v in sorted(self.volumes) if not self.volumes[v].quorum]
         if lost:

@@ -21,6 +21,8 @@ from alua.ocf.exitstatus import ExitStatus
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from alua.drbd import DrbdReader
     from alua.ocf.agent import Context
     from alua.run import CommandRunner
@@ -82,6 +84,30 @@ def validate_all(ctx: Context) -> ExitStatus:
 # -- start -----------------------------------------------------------------------
 
 
+def _after_resync(ctx: Context, problems_now: Callable[[], list[str]]) -> list[str]:
+    """The DRBD problems once a running resync is over, or when the start timeout nears.
+
+    ocf:linbit:drbd promotes a returning node while it is still Inconsistent
+    (its peer is UpToDate and the resync runs); failing start then would
+    leave the node without its VG until an admin cleans up, seconds before
+    the disk is UpToDate. Anything but a resync is refused at once.
+    """
+    from alua.drbd import RESYNCING
+    from alua.run import REPORT_RESERVE_S
+
+    problems = problems_now()
+    waited = False
+    while problems and all(RESYNCING in p for p in problems):
+        if ctx.deadline.remaining() < REPORT_RESERVE_S + 1.0:
+            return [f"{p}, still after waiting for it" for p in problems]
+        if not waited:
+            ctx.log.info(f"waiting for the resync to finish: {'; '.join(problems)}")
+            waited = True
+        time.sleep(1.0)
+        problems = problems_now()
+    return problems
+
+
 def start(ctx: Context) -> ExitStatus:
     from alua import drbd, lvm
 
@@ -91,7 +117,7 @@ def start(ctx: Context) -> ExitStatus:
     reader = drbd.DrbdReader(runner)
     given = cfg.drbd_resources  # type: ignore[attr-defined]
     if given:
-        problems = reader.problems(given)
+        problems = _after_resync(ctx, lambda: drbd.DrbdReader(runner).problems(given))
         if problems:
             raise OcfError(f"not activating {name}: {'; '.join(problems)}")
 
@@ -121,7 +147,7 @@ def start(ctx: Context) -> ExitStatus:
     found = sorted(set(names.values()))
     if given:
         _check_given_resources(name, given, found)
-    problems = reader.minor_problems(minors, names)
+    problems = _after_resync(ctx, lambda: drbd.DrbdReader(runner).minor_problems(minors, names))
     if problems:
         raise OcfError(f"not activating {name}: {'; '.join(problems)}")
 

@@ -82,6 +82,7 @@ def events2_v9(
     connection: str = "Connected",
     peer_disk: str = "UpToDate",
     quorum: bool | None = None,
+    replication: str = "Established",
 ) -> str:
     """The captured DRBD 9 events2 --now output of one resource with these states."""
     text = (
@@ -90,6 +91,7 @@ def events2_v9(
         .replace("minor:1 disk:UpToDate", f"minor:{minor} disk:{disk}")
         .replace("connection:Connected", f"connection:{connection}")
         .replace("peer-disk:UpToDate", f"peer-disk:{peer_disk}")
+        .replace("replication:Established", f"replication:{replication}")
     )
     if connection != "Connected":
         text = text.replace("role:Secondary congested", "role:Unknown congested")

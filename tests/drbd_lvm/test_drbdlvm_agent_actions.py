@@ -8,6 +8,8 @@ create and remove device-mapper devices there as the kernel would.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from drbd_lvm.harness import agent, kernel  # noqa: F401 - fixtures
 from drbd_lvm.states import (
@@ -81,7 +83,12 @@ class Node:
         else:
             self.kernel.drbd(PROC_V9)
             events = events2_v9(
-                "r0", 0, role=role, disk=disk, connection="Connected" if cs == "Connected" else "Connecting"
+                "r0",
+                0,
+                role=role,
+                disk=disk,
+                connection="Connected" if cs in ("Connected", "SyncTarget") else "Connecting",
+                replication="SyncTarget" if cs == "SyncTarget" else "Established",
             )
             readable = role == "Primary" or disk == "UpToDate"
         self.respond(EVENTS2, events)
@@ -368,3 +375,27 @@ def test_stop_with_an_unparsable_lv_list_touches_only_valid_names(agent, node) -
     assert node.fp.call_count(DEACTIVATE) == 0 and node.kernel.dm_names() == ["vg--san-lun_2"]
     assert agent("stop", {"logical_volumes": "$(reboot)"}).rc == 0
     assert node.kernel.dm_names() == ["vg--san-lun_2"]
+
+
+# -- a returning node that DRBD is still resyncing ----------------------------------------
+
+
+def test_start_waits_out_a_resync_that_finishes(agent, node) -> None:  # noqa: F811
+    """ocf:linbit:drbd promotes a returning node while Inconsistent; the resync ends seconds later."""
+    import threading
+
+    node.drbd("Primary", "Inconsistent", cs="SyncTarget")
+    threading.Timer(1.5, lambda: node.drbd("Primary", "UpToDate")).start()
+    result = agent("start")
+    assert result.rc == 0, str(result)
+    assert "waiting for the resync to finish" in result.stderr
+    assert node.kernel.dm_names() == ["vg--san-lun--1", "vg--san-lun_2"]
+
+
+def test_start_gives_up_on_a_resync_within_its_timeout(agent, node) -> None:  # noqa: F811
+    node.drbd("Primary", "Inconsistent", cs="SyncTarget")
+    started = time.monotonic()
+    result = agent("start", timeout_ms=5000)
+    assert time.monotonic() - started < 5.0
+    assert result.rc == 1 and "resyncing from a peer), still after waiting for it" in result.reason, str(result)
+    assert node.kernel.dm_names() == []

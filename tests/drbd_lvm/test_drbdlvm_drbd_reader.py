@@ -221,7 +221,7 @@ def test_drbd84_multi_volume_names_the_bad_volume(kernel, fp) -> None:  # noqa: 
     kernel.link("r0", 0, 0)
     kernel.link("r0", 1, 1)
     assert drbd.primary_uptodate_problems(["r0"], CommandRunner()) == [
-        "DRBD resource r0 is Primary (volume 0 UpToDate, volume 1 Inconsistent)"
+        "DRBD resource r0 is Primary (volume 0 UpToDate, volume 1 Inconsistent) (resyncing from a peer)"
     ]
 
 
