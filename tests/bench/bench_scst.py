@@ -17,7 +17,10 @@ AGENT = str(AGENTS_DIR / "scst")
 def agent_env(params: dict[str, str], rsctmp: Path, **meta: str) -> dict[str, str]:
     env = ocf_environment("scst", params, meta={**CLONE_META, "on_node": NODES[0], **meta}, rsctmp=rsctmp,
                           instance="p_scst:0")
-    env["PATH"] = f"{Path(__file__).resolve().parents[1] / 'scst' / 'bin'}:{env['PATH']}"
+    fakes = Path(__file__).resolve().parents[1] / "backends" / "bin"
+    if not (fakes / "crm_attribute").exists():
+        raise SystemExit(f"no stand-in crm_attribute in {fakes}: every monitor would run the real one")
+    env["PATH"] = f"{fakes}:{env['PATH']}"
     env["FAKE_CRM_DIR"] = str(rsctmp)
     return env
 
