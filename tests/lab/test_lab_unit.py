@@ -1,0 +1,302 @@
+"""Fast tests of the lab's pieces (no UML, no root needed except where noted).
+
+The full lab runs with ALUA_LAB=1 (test_lab_full.py) or tools/lab.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import sys
+import threading
+import xml.etree.ElementTree as ET
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from ulab import report, safety, scenario, uml  # noqa: E402
+
+SEED_MULTIPATH = """\
+mpatha (23530396637643733) dm-3 SCST_BIO,vg1
+size=20G features='2 queue_if_no_path retain_attached_hw_handler' hwhandler='1 alua' wp=rw
+|-+- policy='round-robin 0' prio=50 status=active
+| |- 2:0:0:0 sda 8:0 active ready running
+| `- 8:0:0:0 sdc 8:32 active faulty running
+`-+- policy='round-robin 0' prio=10 status=enabled
+  |- 3:0:0:0 sdb 8:16 active ready running
+  `- 9:0:0:0 sdd 8:48 failed faulty offline
+"""
+
+SEED_RTPG = """\
+Report target port groups:
+  target port group id : 0x1 , Pref=0, Rtpg_fmt=0
+    target port group asymmetric access state : 0x00 (active/optimized)
+    T_SUP : 1, O_SUP : 1, LBD_SUP : 0, U_SUP : 1, S_SUP : 1, AN_SUP : 1, AO_SUP : 1
+    status code : 0x02 (target port asym. state changed by implicit lu behaviour)
+    vendor unique status : 0x00
+    target port count : 01
+    Relative target port ids:
+      0x01
+  target port group id : 0x2 , Pref=0, Rtpg_fmt=0
+    target port group asymmetric access state : 0x01 (active/non optimized)
+    T_SUP : 1, O_SUP : 1, LBD_SUP : 0, U_SUP : 1, S_SUP : 1, AN_SUP : 1, AO_SUP : 1
+    status code : 0x02 (target port asym. state changed by implicit lu behaviour)
+    vendor unique status : 0x00
+    target port count : 01
+    Relative target port ids:
+      0x02
+"""
+
+SEED_SESSIONS = """\
+Target: iqn.2016-02.local.virtual:hpms01.vg1 (non-flash)
+	Current Portal: 192.168.122.99:3260,1
+	Persistent Portal: 192.168.122.99:3260,1
+		Host Number: 18	State: running
+		scsi18 Channel 00 Id 0 Lun: 0
+			Attached scsi disk sda		State: running
+	Current Portal: 192.168.152.99:3260,1
+	Persistent Portal: 192.168.152.99:3260,1
+			Attached scsi disk sdb		State: running
+Target: iqn.2016-02.local.virtual:hpms02.vg1 (non-flash)
+	Current Portal: 192.168.122.98:3260,1
+			Attached scsi disk sdc		State: running
+"""
+
+CRM_MON = """<pacemaker-result api-version="2.30" request="crm_mon -1 --output-as=xml">
+<resources>
+ <clone id="ms_lio" multi_state="true">
+  <resource id="p_lio" resource_agent="ocf:alua:lio" role="Promoted" active="true" failed="false">
+   <node name="hpms01" id="1" cached="true"/></resource>
+  <resource id="p_lio" resource_agent="ocf:alua:lio" role="Unpromoted" active="true" failed="false">
+   <node name="hpms02" id="2" cached="true"/></resource>
+ </clone>
+ <clone id="cl_target"><group id="g_target_vg1:0">
+  <resource id="p_lu_vg1" role="Started" active="true" failed="false"><node name="hpms01"/></resource>
+ </group></clone>
+ <resource id="p_x" role="Stopped" active="false" failed="false"/>
+</resources>
+<node_history><node name="hpms01"><resource_history id="p_lio"/></node></node_history>
+<failures><failure op_key="p_lio_start_0" node="hpms02" exitstatus="error" exitreason="backstore missing"/></failures>
+</pacemaker-result>"""
+
+
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+# -- safety ------------------------------------------------------------------------------------
+
+
+def test_workdir_must_not_be_a_system_directory():
+    for bad in ("/", "/etc", "/var/tmp", "/usr", "/tmp", "relative/dir"):
+        with pytest.raises(safety.UnsafePath):
+            safety.check_workdir(bad)
+    assert safety.check_workdir("/var/tmp/alua-lab") == "/var/tmp/alua-lab"
+
+
+def test_check_inside_refuses_escapes(tmp_path):
+    work = tmp_path / "work"
+    (work / "build").mkdir(parents=True)
+    os.symlink("/etc", work / "evil")
+    assert safety.check_inside(str(work), str(work / "build" / "x")).endswith("/build/x")
+    for bad in ("/etc/passwd", str(work), str(work / ".." / "other"), str(work / "evil" / "passwd")):
+        with pytest.raises(safety.UnsafePath):
+            safety.check_inside(str(work), bad)
+
+
+def test_safe_rmtree_only_below_workdir(tmp_path):
+    work = tmp_path / "work"
+    victim = work / "build" / "rootfs-x" / "etc"
+    victim.mkdir(parents=True)
+    (victim / "passwd").write_text("x")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    with pytest.raises(safety.UnsafePath):
+        safety.safe_rmtree(str(work), str(outside))
+    safety.safe_rmtree(str(work), str(work / "build" / "rootfs-x"))
+    assert not (work / "build" / "rootfs-x").exists() and outside.exists()
+
+
+def test_mounts_below_sees_mount_points():
+    assert "/proc" in safety.mounts_below("/")
+
+
+def test_host_guard_notices_a_change(tmp_path):
+    f = tmp_path / "passwd"
+    f.write_text("root:x:0:0\n")
+    g = safety.HostGuard((str(f),))
+    assert g.changed() == []
+    f.write_text("root:x:0:0\numl-net:x:103:106\n")
+    assert g.changed() == [str(f)]
+    g.save(str(tmp_path / "guard"))
+    assert safety.HostGuard.load(str(tmp_path / "guard")).changed() == [str(f)]
+
+
+def test_host_guard_covers_the_files_the_issue_names():
+    for p in ("/etc/passwd", "/etc/group", "/etc/shadow", "/var/lib/dpkg/statoverride"):
+        assert p in safety.GUARDED_FILES
+
+
+# -- image cache ---------------------------------------------------------------------------------
+
+
+def test_cache_key_follows_the_inputs(monkeypatch):
+    from ulab import image
+
+    monkeypatch.setattr(image, "uml_version", lambda: "6.1um4+b13")
+    k1 = image.cache_key()
+    assert k1 == image.cache_key()
+    monkeypatch.setattr(image, "PACKAGES", [*image.PACKAGES, "htop"])
+    assert image.cache_key() != k1
+
+
+# -- parsers ----------------------------------------------------------------------------------------
+
+
+def test_parse_multipath_seed_output():
+    groups = scenario.parse_multipath(SEED_MULTIPATH)
+    assert [(g["prio"], g["status"]) for g in groups] == [(50, "active"), (10, "enabled")]
+    assert [p["dev"] for p in groups[0]["paths"]] == ["sda", "sdc"]
+    assert groups[0]["paths"][1]["chk"] == "faulty"
+    assert groups[1]["paths"][1] == {"hctl": "9:0:0:0", "dev": "sdd", "dm": "failed", "chk": "faulty",
+                                     "online": "offline"}
+
+
+def test_parse_rtpg_seed_output():
+    assert scenario.parse_rtpg(SEED_RTPG) == [
+        {"id": 1, "state": "active/optimized", "ports": 1},
+        {"id": 2, "state": "active/non optimized", "ports": 1},
+    ]
+
+
+def test_parse_sessions():
+    s = scenario.parse_sessions(SEED_SESSIONS)
+    assert s == {"sda": ("iqn.2016-02.local.virtual:hpms01.vg1", "192.168.122.99"),
+                 "sdb": ("iqn.2016-02.local.virtual:hpms01.vg1", "192.168.152.99"),
+                 "sdc": ("iqn.2016-02.local.virtual:hpms02.vg1", "192.168.122.98")}
+
+
+def test_parse_crm_mon():
+    assert scenario.parse_crm_mon(CRM_MON) == {"p_lio": {"hpms01": "Promoted", "hpms02": "Unpromoted"},
+                                               "p_lu_vg1": {"hpms01": "Started"}}
+    assert scenario.crm_failures(CRM_MON) == ["p_lio_start_0 on hpms02: backstore missing"]
+
+
+# -- initiator kit ---------------------------------------------------------------------------------
+
+
+def test_kit_multipath_conf_has_what_the_issue_asks():
+    text = _read(os.path.join(scenario.KIT_DIR, "multipath.conf"))
+    for vendor in ("SCST_BIO", "LIO-ORG"):
+        block = text[text.index(vendor):]
+        block = block[: block.index("}")]
+        for want in ("prio                  alua", "path_grouping_policy  group_by_prio",
+                     "failback              immediate", 'hardware_handler      "1 alua"'):
+            assert want in block, (vendor, want)
+    conf = _read(os.path.join(scenario.KIT_DIR, "iscsid-alua.conf"))
+    assert "node.session.timeo.replacement_timeout" in conf
+
+
+def test_lab_multipath_conf_only_changes_the_hardware_handler():
+    kit = _read(os.path.join(scenario.KIT_DIR, "multipath.conf"))
+    lab = scenario.lab_multipath_conf()
+    assert '"1 alua"' not in lab
+    assert lab.count('hardware_handler      "0"') == kit.count('hardware_handler      "1 alua"') == 2
+    assert lab.split("\n", 1)[1].replace('"0"', '"1 alua"') == kit
+
+
+def test_crm_layers_use_the_project_snippets():
+    if not os.path.exists(os.path.join(scenario.CRM_DIR, "stack-lio.crm")):
+        pytest.skip("crm/stack-lio.crm not there yet")
+    base, stack, sources = scenario.crm_layers()
+    assert "crm/drbd.crm" in sources and "crm/lock.crm" in sources
+    assert "ocf:linbit:drbd" in base and "ocf:alua:dlm" in base
+    assert "iblock_0/p_lu_vg1=" in stack and "iblock_0/vg1=" not in stack
+    assert "@IQN" not in stack and "@SERIAL" not in stack
+    key = "params allow_stonith_disabled=true"
+    assert base.count(key) == stack.count(key) == 1
+
+
+# -- report ------------------------------------------------------------------------------------------
+
+
+def test_stalls_and_gaps():
+    pts = [(100.0, 0.001, 1), (100.01, 0.002, 1), (103.5, 3.4, 1), (103.51, 0.001, 0), (110.0, 0.001, 1)]
+    st = report.stalls(pts, round_starts=[110.0])
+    assert st["max_latency"] == 3.4 and st["max_latency_at"] == 103.5
+    assert abs(st["max_gap"] - 3.49) < 1e-6  # the 6.5 s gap before 110.0 is a round start
+
+
+def test_lat_logs_and_rounds(tmp_path):
+    (tmp_path / "r1_lat.1.log").write_text("1795607969391, 4895015, 1, 4096, 0\n1795607969395, 500432, 0, 4096, 0\n")
+    (tmp_path / "r1.json").write_text('verify: bad header\n{"jobs": [{"error": 0, "write": {"io_bytes": 4096, '
+                                      '"clat_ns": {"max": 10}}, "read": {"io_bytes": 4096, "total_ios": 1, '
+                                      '"clat_ns": {"max": 20}}}]}')
+    (tmp_path / "rounds").write_text("1 0 1795607970.1\n")
+    pts = report.read_lat_logs(str(tmp_path))
+    assert pts == [(1795607969.391, 0.004895015, 1), (1795607969.395, 0.000500432, 0)]
+    (r,) = report.fio_rounds(str(tmp_path))
+    assert (r["rc"], r["error"], r["written"], r["verified"]) == (0, 0, 4096, 4096)
+    assert "bad header" in r["text"]
+
+
+def test_failover_from_journal():
+    text = ("1000.5 hpms02 pacemaker-controld[1]:  notice: Node hpms01 state is now lost\n"
+            "1004.25 hpms02 pacemaker-controld[1]:  notice: Result of promote operation for p_lio on hpms02: ok\n")
+    fo = report.failover_from_journal(text, "hpms01", "hpms02", t_kill=998.0)
+    assert fo == {"membership_lost": 2.5, "promote_ok": 6.25}
+
+
+def test_svg_is_wellformed_and_marks_events():
+    pts = [(100 + i * 0.01, 0.001 * (1 + i % 7), i % 2) for i in range(3000)] + [(140.0, 4.2, 1)]
+    svg = report.svg_timeline(pts, [(110.0, "link B down"), (125.0, "hpms01 killed & <x>")], "t")
+    root = ET.fromstring(svg)
+    texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert "link B down" in texts and "hpms01 killed & <x>" in texts and "5 s target" in texts
+    assert ET.fromstring(report.svg_timeline([], [], "empty")) is not None
+
+
+# -- mconsole ----------------------------------------------------------------------------------------
+
+
+def test_mconsole_request_against_a_fake_uml(tmp_path):
+    path = str(tmp_path / "mconsole")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(path)
+    seen = {}
+
+    def serve():
+        data, addr = srv.recvfrom(1024)
+        magic, version, length = struct.unpack("=III", data[:12])
+        seen["req"] = (magic, version, data[12:12 + length].decode())
+        body = b"OK 6.1.176"
+        srv.sendto(struct.pack("=III512s", 0, 0, len(body), body), addr)
+
+    t = threading.Thread(target=serve)
+    t.start()
+    assert uml.mconsole_request(path, "version", timeout=5) == (0, "OK 6.1.176")
+    t.join(5)
+    assert seen["req"] == (0xCAFEBABE, 2, "version")
+    srv.close()
+
+
+def test_mconsole_request_is_bounded(tmp_path):
+    path = str(tmp_path / "mconsole")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(path)  # never answers
+    with pytest.raises(OSError):
+        uml.mconsole_request(path, "halt", timeout=0.3)
+    srv.close()
+
+
+def test_lab_override_adds_allow_stonith_disabled_once():
+    text = "primitive p_dlm ocf:alua:dlm \\\n    op start timeout=90s interval=0s\n"
+    out = scenario.lab_overrides(text)
+    assert out == ("primitive p_dlm ocf:alua:dlm \\\n    params allow_stonith_disabled=true \\\n"
+                   "    op start timeout=90s interval=0s\n")
+    assert scenario.lab_overrides("primitive p_x ocf:alua:lio\n") == "primitive p_x ocf:alua:lio\n"
+    with pytest.raises(scenario.StageFailed):
+        scenario.lab_overrides("primitive p_dlm ocf:alua:dlm params args=-s0\n")

@@ -1,0 +1,175 @@
+"""tools/lab run: the whole lab from scratch, with host guard, clean-up and report."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+from . import image, report
+from . import topology as T
+from .lab import Lab, log, prune_build_trees
+from .safety import HostGuard
+from .scenario import ClusterMixin, FaultsMixin, InitiatorMixin, Results, Scenario, StackMixin
+
+ORDER = [
+    # (stage, needs, what it covers)
+    ("boot", (), "3 UML instances (2 storage, 1 initiator) on 3 networks"),
+    ("drbd-init", ("boot",), "DRBD 8.4 metadata, connect, skip initial sync"),
+    ("cluster", ("drbd-init",), "corosync + Pacemaker; crm/drbd.crm + crm/lock.crm: dual-primary + DLM + lvmlockd"),
+    ("vg", ("cluster",), "vgcreate --shared on DRBD, LV for the LUN"),
+    ("stack", ("vg",), "crm/stack-lio.crm + LIO target/LUN: shared VG, iSCSI targets, ALUA promoted on one node"),
+    ("initiator", ("stack",), "TESTING 1: discovery/login x4, sg_inq TPGS=1, sg_rtpg, multipath prio 50/10"),
+    ("io-start", ("initiator",), "fio with verification on XFS over multipath"),
+    ("link-failure", ("io-start",), "TESTING 2: one path's link down/up under I/O"),
+    ("node-failure", ("io-start",), "TESTING 3: promoted node killed, failover, node returns unpromoted"),
+    ("io-stop", ("io-start",), "TESTING 4: fio stops; data written before the faults verified"),
+]
+
+
+class Full(ClusterMixin, StackMixin, InitiatorMixin, FaultsMixin, Scenario):
+    pass
+
+
+def _sigterm(signum, frame):  # noqa: ANN001
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def write_report(lab: Lab, sc: Full, r: Results, guard_changed: list[str] | None, t_total: float) -> str:
+    fio_dir = os.path.join(lab.share, "nodes", T.INITIATOR, "fio-out")
+    points = report.read_lat_logs(fio_dir) if os.path.isdir(fio_dir) else []
+    rounds = report.fio_rounds(fio_dir) if os.path.isdir(fio_dir) else []
+    starts = []
+    # round boundaries: the first completion of each round's log
+    if rounds:
+        import glob
+
+        for path in glob.glob(os.path.join(fio_dir, "r*_lat.*.log")):
+            with open(path) as f:
+                first = f.readline().split(",")
+            if first and first[0].strip().isdigit():
+                starts.append(int(first[0]) / 1000.0)
+    st = report.stalls(points, starts)
+    failover = {}
+    victim, survivor = r.facts.get("node_failure_victim"), r.facts.get("survivor")
+    jpath = os.path.join(lab.logdir, f"{survivor}.journal-unix.txt") if survivor else ""
+    if survivor and os.path.exists(jpath):
+        with open(jpath) as f:
+            failover = report.failover_from_journal(f.read(), victim, survivor, r.facts["t_kill"])
+        r.facts["failover_from_journal"] = failover
+        names = {"membership_lost": f"{survivor}: {victim} lost (journal)",
+                 "promote_ok": f"{survivor}: p_lio promoted (journal)"}
+        for k, v in failover.items():
+            if v is not None:
+                r.event(names[k], r.facts["t_kill"] + v)
+    svg = report.svg_timeline(points, r.events, "alua lab: fio I/O latency through link and node failures")
+    with open(os.path.join(lab.reportdir, "timeline.svg"), "w") as f:
+        f.write(svg)
+    lines = ["alua real-kernel lab (User-Mode Linux) - report", "=" * 48, "",
+             f"run {lab.tag}, total {t_total:.0f} s, work directory {lab.root}", ""]
+    lines.append("Stages")
+    for s in r.stages:
+        lines.append(f"  {s['status'].upper():8} {s['stage']:13} {s['seconds']:7.1f} s  {s['details']}")
+    done = {s["stage"] for s in r.stages}
+    for name, _needs, what in ORDER:
+        if name not in done:
+            lines.append(f"  NOT RUN  {name:13}            {what}")
+    lines.append("")
+    lines.append("I/O (fio, 4 KiB random writes at 100 IOPS, iodepth 4, crc32c verify)")
+    total_w = sum(x["written"] for x in rounds)
+    total_v = sum(x["verified"] for x in rounds)
+    errs = [x for x in rounds if x["error"] or (x["rc"] not in (0, None))]
+    lines.append(f"  rounds {len(rounds)}, written {total_w / 2**20:.1f} MiB, read back and verified "
+                 f"{total_v / 2**20:.1f} MiB, rounds with errors: {len(errs)}")
+    for x in errs:
+        lines.append(f"    round {x['round']}: rc={x['rc']} error={x['error']} {x['text'][:300]}")
+    if st["max_latency"] is not None:
+        t0 = points[0][0]
+        lines.append(f"  longest I/O latency {st['max_latency']:.2f} s (at +{st['max_latency_at'] - t0:.1f} s); "
+                     f"longest gap between completions {st['max_gap']:.2f} s (at +{st['max_gap_at'] - t0:.1f} s); "
+                     f"target below 5 s: {'met' if max(st['max_latency'], st['max_gap']) < 5 else 'NOT met'}")
+    lines.append("")
+    lines.append("Failover (from the survivor's journal, seconds after the kill)")
+    if failover:
+        for k, v in failover.items():
+            lines.append(f"  {k:16} {'not found' if v is None else f'{v:.1f} s'}")
+    else:
+        lines.append("  (node failure stage did not run)")
+    for k in ("failover_seen_seconds", "multipath_switch_seconds", "rejoin_seconds", "link_down_detect_seconds",
+              "link_up_recover_seconds", "cluster_base_up_seconds", "stack_up_seconds", "boot_seconds"):
+        if k in r.facts:
+            lines.append(f"  {k:26} {r.facts[k]}")
+    lines.append("")
+    lines.append("Events (seconds from the first)")
+    if r.events:
+        e0 = min(t for t, _ in r.events)
+        for t, label in sorted(r.events):
+            lines.append(f"  +{t - e0:7.1f}  {label}")
+    lines.append("")
+    for k in ("initiator_scsi_errors", "sg_inq", "sg_rtpg", "multipath_start", "multipath_link_down",
+              "multipath_link_up", "multipath_node_down", "multipath_node_back", "crm_mon_node_down",
+              "crm_mon_node_back"):
+        if k in r.facts:
+            lines += [f"--- {k}", str(r.facts[k]).rstrip(), ""]
+    lines.append("Host guard: " + ("not checked" if guard_changed is None else
+                                   ("unchanged" if not guard_changed else f"CHANGED: {guard_changed}")))
+    r.facts["stalls"] = st
+    r.facts["fio_rounds"] = rounds
+    r.save()
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(lab.reportdir, "report.txt"), "w") as f:
+        f.write(text)
+    return text
+
+
+def run(workdir: str, hold: int = 0, until: str = "") -> int:
+    signal.signal(signal.SIGTERM, _sigterm)
+    t0 = time.time()
+    guard = HostGuard()
+    prune_build_trees(workdir)  # only one lab runs per work directory (lab.py holds a lock)
+    img = image.build(workdir)
+    lab = Lab(workdir, img)
+    r = Results(os.path.join(lab.root, "results.json"))
+    sc = Full(lab, r)
+    changed: list[str] | None = None
+    interrupted = False
+    try:
+        lab.prepare()
+        guard.save(os.path.join(lab.root, "host-guard.txt"))
+        for name, needs, _what in ORDER:
+            sc.stage(name, getattr(sc, name.replace("-", "_")), needs=needs)
+            if name == until:
+                break
+        if hold:
+            log(f"holding the instances for {hold} s (python3 tests/lab/lab.py exec NODE CMD; "
+                f"rm {lab.root}/hold to end)")
+            open(os.path.join(lab.root, "hold"), "w").close()
+            end = time.time() + hold
+            while time.time() < end and os.path.exists(os.path.join(lab.root, "hold")):
+                time.sleep(1)
+    except KeyboardInterrupt as e:
+        interrupted = True
+        log(f"interrupted ({e}); cleaning up")
+    finally:
+        try:
+            lab.collect_logs()
+            for node, inst in lab.instances.items():
+                if inst.running():
+                    out = inst.run("journalctl -b --no-pager -o short-unix", timeout=30, check=False)
+                    with open(os.path.join(lab.logdir, f"{node}.journal-unix.txt"), "w") as f:
+                        f.write(out["stdout"])
+        except Exception as e:  # noqa: BLE001
+            log(f"log collection: {e}")
+        lab.cleanup()
+        changed = guard.changed()
+        text = write_report(lab, sc, r, changed, time.time() - t0)
+        print(text)
+        log(f"report: {lab.reportdir}/report.txt, {lab.reportdir}/timeline.svg")
+    if changed:
+        print(f"HOST GUARD: these host files changed during the lab: {changed}", file=sys.stderr)
+        return 3
+    if interrupted:
+        return 130
+    failed = [s for s in r.stages if s["status"] != "passed"]
+    return 1 if failed or len(r.stages) < len(ORDER) and not until else 0

@@ -1,0 +1,172 @@
+"""The lab's machines, networks and the files each node gets.
+
+Names follow the seed article: storage nodes hpms01/hpms02 (the names the
+crm/ snippets use), initiator proxmox01, DRBD resource, VG and device vg1.
+
+    br-ring  10.0.0.0/24       corosync + DRBD replication (storage nodes only)
+    br-a     192.168.122.0/24  iSCSI path network A
+    br-b     192.168.152.0/24  iSCSI path network B
+"""
+
+from __future__ import annotations
+
+STORAGE = ("hpms01", "hpms02")
+INITIATOR = "proxmox01"
+RING = {"hpms01": "10.0.0.99", "hpms02": "10.0.0.98"}
+NET_A = {"hpms01": "192.168.122.99", "hpms02": "192.168.122.98", "proxmox01": "192.168.122.160"}
+NET_B = {"hpms01": "192.168.152.99", "hpms02": "192.168.152.98", "proxmox01": "192.168.152.52"}
+IQN = {n: f"iqn.2016-02.local.virtual:{n}.vg1" for n in STORAGE}
+INITIATOR_IQN = "iqn.1993-08.org.debian:01:proxmox01"
+VG = "vg1"
+DRBD_RES = "vg1"
+LV = "lun1"
+LV_SIZE_MB = 400
+DRBD_DISK_MB = 512
+SERIAL = "509f7d73"  # the unit serial both nodes present (as in the seed)
+STORAGE_MEM_MB = 640
+INITIATOR_MEM_MB = 512
+
+STORAGE_MODULES = ["configfs", "drbd", "dm_mod", "dlm", "target_core_mod", "target_core_iblock",
+                   "iscsi_target_mod"]
+INITIATOR_MODULES = ["iscsi_tcp", "sd_mod", "sg", "dm_mod", "dm_multipath", "dm_round_robin",
+                     "dm_service_time"]
+
+BRIDGES = ("br-ring", "br-a", "br-b")
+
+
+def nics(node: str) -> list[tuple[str, str]]:
+    """(tap, bridge) in eth order."""
+    short = node[-2:] if node in STORAGE else "i1"
+    if node in STORAGE:
+        return [(f"t{short}r", "br-ring"), (f"t{short}a", "br-a"), (f"t{short}b", "br-b")]
+    return [(f"t{short}a", "br-a"), (f"t{short}b", "br-b")]
+
+
+def path_tap(node: str, net: str) -> str:
+    """The tap of node's interface on path network 'a' or 'b'."""
+    return {tap[-1]: tap for tap, _ in nics(node)}[net]
+
+
+def networkd(node: str) -> dict[str, str]:
+    addrs = []
+    if node in STORAGE:
+        addrs = [RING[node], NET_A[node], NET_B[node]]
+    else:
+        addrs = [NET_A[node], NET_B[node]]
+    files = {}
+    for i, addr in enumerate(addrs):
+        files[f"/etc/systemd/network/10-eth{i}.network"] = (
+            f"[Match]\nName=eth{i}\n\n[Network]\nAddress={addr}/24\nLinkLocalAddressing=no\n"
+            "IPv6AcceptRA=no\nConfigureWithoutCarrier=yes\n\n[Link]\nRequiredForOnline=yes\n"
+        )
+    return files
+
+
+def hosts() -> str:
+    lines = ["127.0.0.1 localhost"]
+    for n in STORAGE:
+        lines.append(f"{RING[n]} {n}")
+    lines.append(f"{NET_A[INITIATOR]} {INITIATOR}")
+    return "\n".join(lines) + "\n"
+
+
+COROSYNC = """\
+totem {
+    version: 2
+    cluster_name: alualab
+    transport: knet
+    token: 3000
+    crypto_cipher: none
+    crypto_hash: none
+}
+nodelist {
+    node {
+        ring0_addr: %(r1)s
+        name: hpms01
+        nodeid: 1
+    }
+    node {
+        ring0_addr: %(r2)s
+        name: hpms02
+        nodeid: 2
+    }
+}
+quorum {
+    provider: corosync_votequorum
+    two_node: 1
+}
+logging {
+    to_logfile: no
+    to_syslog: yes
+    timestamp: on
+}
+"""
+
+# DRBD 8.4 syntax (the UML kernel's in-tree module).  No fencing: the lab has no STONITH yet
+# (see tests/lab/README.md); crm/drbd.crm asks for resource-and-stonith in production.
+DRBD = """\
+resource %(res)s {
+    protocol C;
+    net {
+        # Notice a dead peer in about 2.5 s (defaults: ping-int 10 s, timeout 6 s).  Until DRBD
+        # gives up on the peer, the survivor's writes wait for the dead node's ack: measured
+        # by the lab, the defaults stalled I/O for 20 s after the promoted node was killed.
+        ping-int 2;
+        ping-timeout 5;
+        timeout 10;
+        connect-int 3;
+        allow-two-primaries yes;
+        after-sb-0pri discard-zero-changes;
+        after-sb-1pri discard-secondary;
+        after-sb-2pri disconnect;
+    }
+    disk {
+        resync-rate 200M;
+    }
+    on hpms01 {
+        device /dev/drbd0;
+        disk /dev/ubdb;
+        address %(r1)s:7789;
+        meta-disk internal;
+    }
+    on hpms02 {
+        device /dev/drbd0;
+        disk /dev/ubdb;
+        address %(r2)s:7789;
+        meta-disk internal;
+    }
+}
+"""
+
+LVMLOCAL_STORAGE = """\
+# lab: only the DRBD device holds PVs (its backing disk /dev/ubdb would be a duplicate)
+devices {
+    global_filter = [ "a|^/dev/drbd[0-9]+$|", "r|.*|" ]
+    use_devicesfile = 0
+}
+global {
+    use_lvmlockd = 1
+}
+"""
+
+LVMLOCAL_INITIATOR = """\
+devices {
+    global_filter = [ "r|.*|" ]
+    use_devicesfile = 0
+}
+"""
+
+DLM_CONF = "# lab without STONITH (see tests/lab/README.md)\nenable_fencing=0\n"
+
+
+def overlay(node: str) -> dict[str, str]:
+    files = {"/etc/hostname": node + "\n", "/etc/hosts": hosts(), **networkd(node)}
+    if node in STORAGE:
+        files["/etc/corosync/corosync.conf"] = COROSYNC % {"r1": RING["hpms01"], "r2": RING["hpms02"]}
+        files[f"/etc/drbd.d/{DRBD_RES}.res"] = DRBD % {"res": DRBD_RES, "r1": RING["hpms01"], "r2": RING["hpms02"]}
+        files["/etc/lvm/lvmlocal.conf"] = LVMLOCAL_STORAGE
+        files["/etc/dlm/dlm.conf"] = DLM_CONF
+    else:
+        files["/etc/lvm/lvmlocal.conf"] = LVMLOCAL_INITIATOR
+        files["/etc/iscsi/initiatorname.iscsi"] = f"InitiatorName={INITIATOR_IQN}\n"
+    return files

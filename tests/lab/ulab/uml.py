@@ -1,0 +1,244 @@
+"""One User-Mode Linux instance: boot, command channel, mconsole, hard stop.
+
+- The root disk is a copy-on-write layer (<node>.cow) over the cached base
+  image; extra disks are sparse files in the node's run directory.
+- Commands go through the hostfs share (guest/lab-agent.py): the host
+  writes <id>.req, the guest answers <id>.res.  Every wait is bounded.
+- mconsole is spoken directly (no uml_mconsole binary, so no call can hang:
+  the socket has a timeout).
+- The instance runs in its own session; stop() and kill() end its process
+  group by PID (SIGKILL is a power cut, what the node-failure test wants).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import time
+
+MCONSOLE_MAGIC = 0xCAFEBABE
+MCONSOLE_VERSION = 2
+MCONSOLE_MAX_DATA = 512
+
+
+class LabTimeout(RuntimeError):
+    pass
+
+
+class CommandFailed(RuntimeError):
+    def __init__(self, node: str, what: str, res: dict) -> None:
+        self.res = res
+        super().__init__(
+            f"{node}: {what!r} failed rc={res['rc']}\n--- stdout\n{res['stdout'][-3000:]}\n"
+            f"--- stderr\n{res['stderr'][-3000:]}"
+        )
+
+
+def mconsole_request(sock_path: str, command: str, timeout: float = 5.0) -> tuple[int, str]:
+    """Send one mconsole command; return (err, reply text).  Bounded by timeout."""
+    data = command.encode()[:MCONSOLE_MAX_DATA]
+    req = struct.pack(f"=III{MCONSOLE_MAX_DATA}s", MCONSOLE_MAGIC, MCONSOLE_VERSION, len(data), data)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.settimeout(timeout)
+    client = f"{sock_path}.client.{os.getpid()}"
+    try:
+        try:
+            os.unlink(client)
+        except FileNotFoundError:
+            pass
+        s.bind(client)
+        s.sendto(req, sock_path)
+        text, err = "", 0
+        deadline = time.monotonic() + timeout
+        while True:
+            s.settimeout(max(0.1, deadline - time.monotonic()))
+            reply = s.recv(12 + MCONSOLE_MAX_DATA)
+            err, more, length = struct.unpack("=III", reply[:12])
+            text += reply[12:12 + length].decode(errors="replace").rstrip("\0")
+            if not more or time.monotonic() > deadline:
+                return err, text
+    finally:
+        s.close()
+        try:
+            os.unlink(client)
+        except FileNotFoundError:
+            pass
+
+
+class Instance:
+    _ids = itertools.count(1)
+
+    def __init__(self, lab, name: str, *, mem_mb: int, nics: list[str], disks: dict[str, int] | None = None):
+        self.lab = lab
+        self.name = name
+        self.mem_mb = mem_mb
+        self.nics = nics  # tap names, in eth order
+        self.disks = disks or {}  # name -> size MB, become ubd1, ubd2, ...
+        self.dir = os.path.join(lab.share, "nodes", name)
+        self.cmd_dir = os.path.join(self.dir, "cmd")
+        self.cow = os.path.join(lab.rundir, f"{name}.cow")
+        self.console = os.path.join(lab.logdir, f"{name}.console.log")
+        self.pidfile = os.path.join(lab.rundir, f"{name}.pid")
+        self.proc: subprocess.Popen | None = None
+        self.boots = 0
+
+    # -- life cycle ---------------------------------------------------------
+
+    def disk_path(self, disk: str) -> str:
+        return os.path.join(self.lab.rundir, f"{self.name}.{disk}.img")
+
+    def create_disks(self) -> None:
+        for disk, size_mb in self.disks.items():
+            path = self.disk_path(disk)
+            self.lab.check(path)
+            with open(path, "wb") as f:
+                f.truncate(size_mb * 1024 * 1024)
+
+    def argv(self) -> list[str]:
+        argv = [
+            "linux.uml", f"umid={self.lab.tag}-{self.name}", f"uml_dir={self.lab.umldir}",
+            f"mem={self.mem_mb}M", f"ubd0={self.cow},{self.lab.image}", "root=/dev/ubda", "rw",
+            "con=null", "con0=null,fd:1", "ssl=null", f"hostfs={self.lab.share}",
+            f"lab.node={self.name}", "systemd.show_status=0", "quiet", "loglevel=4",
+        ]
+        for i, disk in enumerate(self.disks, start=1):
+            argv.append(f"ubd{i}={self.disk_path(disk)}")
+        for i, tap in enumerate(self.nics):
+            argv.append(f"eth{i}=tuntap,{tap},{self.mac(i)}")
+        return argv
+
+    def mac(self, i: int) -> str:
+        """A fixed, locally administered MAC per (instance, interface): UML would give every
+        instance the same one."""
+        n = sorted(self.lab.instances).index(self.name) if self.name in self.lab.instances else 0
+        return f"52:54:00:1a:{n:02x}:{i:02x}"
+
+    def start(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError(f"{self.name} is already running")
+        try:
+            os.unlink(os.path.join(self.dir, "ready.json"))
+        except FileNotFoundError:
+            pass
+        os.makedirs(self.cmd_dir, exist_ok=True)
+        self.boots += 1
+        self.t_start = time.time()
+        with open(self.console, "ab") as con:
+            con.write(f"\n===== lab: boot {self.boots} of {self.name} at {time.ctime()} =====\n".encode())
+            con.flush()
+            self.proc = subprocess.Popen(
+                [*self.lab.net.nsenter(), *self.argv()], stdin=subprocess.DEVNULL, stdout=con, stderr=con,
+                start_new_session=True, cwd=self.lab.rundir,
+            )
+        with open(self.pidfile, "w") as f:
+            f.write(f"{self.proc.pid}\n")
+
+    def wait_ready(self, timeout: float = 120) -> float:
+        """Wait until the guest's command agent answers; return seconds since start."""
+        path = os.path.join(self.dir, "ready.json")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is None or self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited during boot (see {self.console})")
+            if os.path.exists(path):
+                return time.time() - self.t_start
+            time.sleep(0.2)
+        raise LabTimeout(f"{self.name} not ready after {timeout} s (see {self.console})")
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """Power cut: SIGKILL the instance's whole process group, bounded wait."""
+        if self.proc is None:
+            return
+        pgid = self.proc.pid
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            pass
+        # UML's helper processes share the group; wait (bounded) until none is left
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and pgroup_members(pgid):
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        self.proc = None
+        try:
+            os.unlink(self.pidfile)
+        except FileNotFoundError:
+            pass
+
+    def stop(self, timeout: float = 30) -> None:
+        """Orderly halt if possible (mconsole), then the power cut; always bounded."""
+        if not self.running():
+            self.kill()
+            return
+        try:
+            mconsole_request(self.mconsole_path(), "halt", timeout=5)
+            self.proc.wait(timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        self.kill()
+
+    def mconsole_path(self) -> str:
+        return os.path.join(self.lab.umldir, f"{self.lab.tag}-{self.name}", "mconsole")
+
+    # -- commands -------------------------------------------------------------
+
+    def run(self, cmd: str | list[str], *, timeout: float = 60, check: bool = True,
+            env: dict[str, str] | None = None) -> dict:
+        """Run a command in the guest (a shell string or an argv list); bounded by timeout."""
+        ident = f"{int(time.time() * 1000)}-{os.getpid()}-{next(self._ids)}"
+        req = {"timeout": timeout, "env": env or {}}
+        if isinstance(cmd, str):
+            req["sh"] = cmd
+        else:
+            req["argv"] = list(cmd)
+        tmp = os.path.join(self.cmd_dir, f".{ident}.tmp")
+        with open(tmp, "w") as f:
+            json.dump(req, f)
+        os.rename(tmp, os.path.join(self.cmd_dir, f"{ident}.req"))
+        res_path = os.path.join(self.cmd_dir, f"{ident}.res")
+        deadline = time.monotonic() + timeout + 15
+        while time.monotonic() < deadline:
+            if os.path.exists(res_path):
+                with open(res_path) as f:
+                    res = json.load(f)
+                os.unlink(res_path)
+                if check and res["rc"] != 0:
+                    raise CommandFailed(self.name, cmd if isinstance(cmd, str) else " ".join(cmd), res)
+                return res
+            if not self.running():
+                raise RuntimeError(f"{self.name} is not running (command {cmd!r})")
+            time.sleep(0.05)
+        raise LabTimeout(f"{self.name}: no answer to {cmd!r} within {timeout + 15:.0f} s")
+
+    def sh(self, cmd: str, timeout: float = 60, check: bool = True) -> str:
+        return self.run(cmd, timeout=timeout, check=check)["stdout"]
+
+
+def pgroup_members(pgid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(entry))
+    return found
