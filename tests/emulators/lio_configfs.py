@@ -66,10 +66,10 @@ try:  # imported as part of the tests package
     from . import fuse
     from .scst_sysfs import (
         Fault,
-        _ControlServer,
         c_string,
         errname,
         kstrtoul,
+        control_reply,
         serve,
     )
 except ImportError:  # run as a script
@@ -79,6 +79,7 @@ except ImportError:  # run as a script
         c_string,
         errname,
         kstrtoul,
+        control_reply,
         serve,
     )
 
@@ -776,32 +777,15 @@ class LioConfigfs:
             return self._apply(node.rel_path(), node, node.store, data, None, "backdoor")
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
-        op = request.get("op")
-        try:
-            if op == "ping":
-                return {"ok": True, "pid": os.getpid()}
-            if op == "dump":
-                return {"ok": True, "state": self.dump()}
-            if op == "fault":
-                self.set_fault(request)
-                return {"ok": True}
-            if op == "clear_faults":
-                self.clear_faults()
-                return {"ok": True}
-            if op == "set":
-                err = self.backdoor_set(str(request["path"]), request["value"])
-                return {"ok": err == 0, "result": "ok" if not err else errname(err),
-                        **({"error": errname(err)} if err else {})}
-            if op == "remove_lun":
-                with self.lock:
-                    key = (str(request.get("fabric", "iscsi")), str(request["target"]), int(request.get("tpgt", 1)))
-                    self.remove_lun(self.tpgs[key], int(request.get("lun", 0)))
-                return {"ok": True}
-            return {"ok": False, "error": f"unknown op {op!r}"}
-        except FuseError as exc:
-            return {"ok": False, "error": errname(exc.errno)}
-        except (KeyError, ValueError, TypeError) as exc:
-            return {"ok": False, "error": f"bad request: {exc}"}
+        return control_reply(self, request, self._own_op)
+
+    def _own_op(self, op: Any, request: dict[str, Any]) -> dict[str, Any] | None:
+        if op != "remove_lun":
+            return None
+        with self.lock:
+            key = (str(request.get("fabric", "iscsi")), str(request["target"]), int(request.get("tpgt", 1)))
+            self.remove_lun(self.tpgs[key], int(request.get("lun", 0)))
+        return {"ok": True}
 
 
 # --- main ------------------------------------------------------------------------

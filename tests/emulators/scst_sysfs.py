@@ -1285,38 +1285,48 @@ class ScstSysfs:
                                None, "backdoor")
 
     def handle(self, request: Dict[str, Any]) -> Dict[str, Any]:
-        op = request.get("op")
-        try:
-            if op == "ping":
-                return {"ok": True, "pid": os.getpid()}
-            if op == "dump":
-                return {"ok": True, "state": self.dump()}
-            if op == "fault":
-                self.set_fault(request)
-                return {"ok": True}
-            if op == "clear_faults":
-                self.clear_faults()
-                return {"ok": True}
-            if op == "set":
-                err = self.backdoor_set(str(request["path"]), request["value"])
-                return {"ok": err == 0, "result": "ok" if not err else errname(err),
-                        **({"error": errname(err)} if err else {})}
-            with self.lock:
-                if op == "unregister_target":
-                    self.unregister_target(request.get("driver", "iscsi"), request["target"])
-                elif op == "register_target":
-                    self.register_target(request.get("driver", "iscsi"), request["target"],
-                                         int(request.get("rel_tgt_id", 0)),
-                                         int(request.get("enabled", 1)))
-                elif op == "remove_device":
-                    self.remove_device(request["name"])
-                else:
-                    return {"ok": False, "error": f"unknown op {op!r}"}
+        return control_reply(self, request, self._own_op)
+
+    def _own_op(self, op: Any, request: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+        with self.lock:
+            if op == "unregister_target":
+                self.unregister_target(request.get("driver", "iscsi"), request["target"])
+            elif op == "register_target":
+                self.register_target(request.get("driver", "iscsi"), request["target"],
+                                     int(request.get("rel_tgt_id", 0)),
+                                     int(request.get("enabled", 1)))
+            elif op == "remove_device":
+                self.remove_device(request["name"])
+            else:
+                return None
+        return {"ok": True}
+
+
+def control_reply(emulator: Any, request: Dict[str, Any],
+                  own_op: Callable[[Any, Dict[str, Any]], Optional[Dict[str, Any]]]) -> Dict[str, Any]:
+    """One control request answered: the ops every emulator has, then its own (None: unknown)."""
+    op = request.get("op")
+    try:
+        if op == "ping":
+            return {"ok": True, "pid": os.getpid()}
+        if op == "dump":
+            return {"ok": True, "state": emulator.dump()}
+        if op == "fault":
+            emulator.set_fault(request)
             return {"ok": True}
-        except FuseError as exc:
-            return {"ok": False, "error": errname(exc.errno)}
-        except (KeyError, ValueError, TypeError) as exc:
-            return {"ok": False, "error": f"bad request: {exc}"}
+        if op == "clear_faults":
+            emulator.clear_faults()
+            return {"ok": True}
+        if op == "set":
+            err = emulator.backdoor_set(str(request["path"]), request["value"])
+            return {"ok": err == 0, "result": "ok" if not err else errname(err),
+                    **({"error": errname(err)} if err else {})}
+        reply = own_op(op, request)
+        return reply if reply is not None else {"ok": False, "error": f"unknown op {op!r}"}
+    except FuseError as exc:
+        return {"ok": False, "error": errname(exc.errno)}
+    except (KeyError, ValueError, TypeError) as exc:
+        return {"ok": False, "error": f"bad request: {exc}"}
 
 
 # --- control socket -------------------------------------------------------------
