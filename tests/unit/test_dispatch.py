@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import pytest
@@ -86,3 +87,21 @@ def test_validate_all_without_handler_validates_parameters() -> None:
                                             (["toy", "usage"], 0), (["toy", "help"], 0)])
 def test_argv(argv: list[str], code: int) -> None:
     assert main(make_agent(ok), argv, {}) == code
+
+
+def test_meta_data_without_lxml_is_5_with_reason(capsys, monkeypatch) -> None:
+    import site
+
+    monkeypatch.setitem(sys.modules, "lxml", None)  # import lxml now raises ImportError
+    monkeypatch.setitem(sys.modules, "lxml.etree", None)
+    monkeypatch.setattr(site, "main", lambda: None)
+    assert run(ok, "meta-data") == 5
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert "ocf-exit-reason:cannot build meta-data: lxml is not installed (python3-lxml)" in out.err
+    assert "Traceback" not in out.err
+
+
+def test_meta_data_with_lxml_is_a_document(capsys) -> None:
+    assert run(ok, "meta-data") == 0
+    assert capsys.readouterr().out.startswith('<?xml version="1.0"?>')

@@ -211,7 +211,12 @@ def main(
     if action == "meta-data":
         from alua.ocf.metadata import build_metadata
 
-        sys.stdout.buffer.write(build_metadata(agent))
+        try:
+            document = build_metadata(agent)
+        except ImportError as e:
+            sys.stderr.write(f"ocf-exit-reason:cannot build meta-data: lxml is not installed (python3-lxml): {e}\n")
+            return ExitStatus.NOT_INSTALLED
+        sys.stdout.buffer.write(document)
         sys.stdout.flush()
         return ExitStatus.OK
     handler = agent.handler(action)
