@@ -11,7 +11,7 @@ def status(name: str) -> dlm.DlmStatus:
     return dlm.parse_status(fixture("dlm", name))
 
 
-@pytest.mark.parametrize("name", ["status-v-ready.txt", "status-v-ready-no-smw.txt"])
+@pytest.mark.parametrize("name", ["status-v-ready.txt", "status-v-ready-no-smw.txt", "status-v-ready-lab.txt"])
 def test_ready_daemon_is_joined_quorate_and_healthy(name: str) -> None:
     s = status(name)
     assert s.answering and s.our_nodeid == 1
@@ -94,6 +94,22 @@ def test_ls_of_two_lockspaces_from_dlm_4_1() -> None:
     assert [ls.name for ls in spaces] == ["lvm_clvg0", "lvm_global"]
     assert spaces[0].members == (1, 2) and spaces[0].fields["id"] == "0x45d1d4f1"
     assert all(ls.waiting_for is None for ls in spaces)
+
+
+def test_generated_ready_status_has_the_real_daemons_layout() -> None:
+    """The generated fixture and a real dlm_controld 4.2 (the lab) differ only in numbers."""
+    import re
+
+    def shape(name: str) -> str:
+        return re.sub(r"=\d+", "=N", fixture("dlm", name))
+
+    assert shape("status-v-ready.txt") == shape("status-v-ready-lab.txt")
+
+
+def test_ls_of_a_real_dlm_4_2_in_the_lab() -> None:
+    spaces = dlm.parse_lockspaces(fixture("dlm", "ls-lab.txt"))
+    assert [ls.name for ls in spaces] == ["lvm_vg1", "lvm_global"]
+    assert all(ls.members == (1, 2) and ls.waiting_for is None for ls in spaces)
 
 
 def test_ls_shows_lockspaces_waiting_for_fencing() -> None:
