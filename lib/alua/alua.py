@@ -115,6 +115,15 @@ class AluaBackend:
         """
         raise NotImplementedError
 
+    def open_access(self, topology: Topology, *, reassert: bool = False) -> None:
+        """Let initiators reach the local target; called once start has placed and stated every unit.
+
+        ``reassert``: a running instance's monitor puts back what went missing (and says so).
+        """
+
+    def close_access(self, topology: Topology) -> None:
+        """Stop initiators from reaching the local target (stop); nothing there is fine."""
+
     def block(self) -> None:
         """Hold new commands to the devices around an implicit transition."""
 
@@ -172,6 +181,8 @@ class AluaRoles:
         initial[local.node] = self.options.unpromoted_state
         self.backend.ensure_topology(self.topology, initial)
         self.backend.set_group_state(local.node, self.options.unpromoted_state)
+        # Only now may initiators log in: every unit they find is in its final group and state.
+        self.backend.open_access(self.topology)
         self._update_score(verify=True)
         return ExitStatus.OK
 
@@ -183,6 +194,7 @@ class AluaRoles:
         states = self.backend.group_states(local.node)
         if any(state is not None for state in states.values()):
             self.backend.set_group_state(local.node, self.options.inactive_state)
+        self.backend.close_access(self.topology)
         self.score.set(None, verify=True)
         self.state.remove()
         return ExitStatus.OK
@@ -262,6 +274,7 @@ class AluaRoles:
             # Pacemaker keeps 128 characters of a reason: the first problem, the rest in the log.
             more = f" (+{len(problems) - 1} more in log)" if len(problems) > 1 else ""
             raise OcfError(f"broken: {problems[0]}{more}", status)
+        self.backend.open_access(self.topology, reassert=True)
         self._reassert_peers()
         self._update_score(verify=probe, local_problems=local_problems)
         return ExitStatus.RUNNING_PROMOTED if promoted else ExitStatus.OK

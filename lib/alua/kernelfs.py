@@ -129,3 +129,12 @@ class KernelTree:
             os.mkdir(self.path(*parts))
         except OSError as e:
             raise self.Error(f"cannot create {self.path(*parts)}: {strerror(e)}") from e
+
+    def rmdir(self, *parts: str) -> None:
+        """configfs destroys a kernel object on rmdir; an absent one is already gone."""
+        try:
+            os.rmdir(self.path(*parts))
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            raise self.Error(f"cannot remove {self.path(*parts)}: {strerror(e)}") from e

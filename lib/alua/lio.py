@@ -11,8 +11,11 @@ Layout (drivers/target/target_core_configfs.c, target_core_fabric_configfs.c):
 LIO keeps ALUA per backstore device, so "a node's target group" is one
 tg_pt_gp named after the node in every managed device.  configfs states are
 numbers; the role core names them as SCST does.  The target, backstores and
-LUNs belong to the admin's saved LIO configuration: this module only creates
-groups, moves this node's LUNs into its group and writes states.  Facts and
+LUNs belong to the admin's LIO configuration (or iSCSITarget/iSCSILogicalUnit):
+this module only creates groups, moves this node's LUNs into its group, writes
+states and, when told to, opens the local target's network portals
+(``tpgt_N/np/IP:PORT``: mkdir binds the listening socket) last on start and
+closes them on stop, so no initiator reaches a LUN before it is in its group.  Facts and
 sources: tests/emulators/LIO-FACTS.md.
 """
 
@@ -115,6 +118,59 @@ def parse_devices(raw: str) -> tuple[DeviceSpec, ...]:
     return tuple(devices)
 
 
+MAX_PORTAL = 255  # MAX_PORTAL_LEN - 1 (drivers/target/iscsi/iscsi_target_configfs.c)
+
+
+def _check_ipv4(host: str) -> None:
+    octets = host.split(".")
+    if len(octets) != 4 or not all(o.isdigit() and o.isascii() and len(o) <= 3 for o in octets):
+        raise ValueError(f"has address {host!r}, not a dotted IPv4 address (IPv6 goes in brackets: [ADDR]:PORT)")
+    if any(int(o) > 255 or (len(o) > 1 and o[0] == "0") for o in octets):
+        raise ValueError(f"has address {host!r}, not a valid IPv4 address")
+
+
+def _check_ipv6(host: str) -> None:
+    import ipaddress  # only for IPv6 portals: the monitor of an IPv4 setup stays light
+
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        raise ValueError(f"has address [{host}], not a valid IPv6 address") from None
+
+
+def check_portal(portal: str) -> None:
+    """One iSCSI network portal as LIO names its np directory: IPV4:PORT or [IPV6]:PORT."""
+    if len(portal) > MAX_PORTAL:
+        raise ValueError(f"is longer than {MAX_PORTAL} characters")
+    host, sep, port = portal.rpartition(":")
+    if not sep or not host:
+        raise ValueError("is not ADDRESS:PORT (e.g. 192.168.122.51:3260 or [fd00::51]:3260)")
+    if not (port.isdigit() and port.isascii()) or port[0] == "0" or not 1 <= int(port) <= 65535:
+        raise ValueError(f"has port {port!r}, not a number from 1 to 65535")
+    if host.startswith("[") and host.endswith("]"):
+        _check_ipv6(host[1:-1])
+    else:
+        _check_ipv4(host)
+
+
+def parse_portals(raw: str) -> dict[str, tuple[str, ...]]:
+    """``"node1=IP:PORT,IP:PORT node2=IP:PORT"``: the network portals each node's agent opens."""
+    from alua.promotable import parse_node_map
+
+    def check(value: str) -> None:
+        seen: list[str] = []
+        for portal in value.split(","):
+            try:
+                check_portal(portal)
+            except ValueError as e:
+                raise ValueError(f"{portal!r} that {e}") from None
+            if portal in seen:
+                raise ValueError(f"{portal!r} twice")
+            seen.append(portal)
+
+    return {node: tuple(value.split(",")) for node, value in parse_node_map(raw, "PORTAL[,PORTAL...]", check)}
+
+
 def state_name(raw: str) -> str:
     """The role core's name for an alua_access_state value."""
     try:
@@ -156,9 +212,11 @@ class LioBackend(AluaBackend):
         fabric: str = "iscsi",
         tpgt: int = 1,
         check_rtpi: bool = False,
+        portals: dict[str, tuple[str, ...]] | None = None,
         configfs: LioConfigfs | None = None,
     ) -> None:
         self.devices = tuple(devices)
+        self.portals = portals or {}
         self.log = log
         self.fabric = fabric
         self.tpgt = tpgt
@@ -176,6 +234,9 @@ class LioBackend(AluaBackend):
 
     def _tpg(self, target: str) -> tuple[str, ...]:
         return (self.fabric, target, f"tpgt_{self.tpgt}")
+
+    def _np(self, target: str) -> tuple[str, ...]:
+        return (*self._tpg(target), "np")
 
     def _shown(self, *parts: str) -> str:
         return self.configfs.path(*parts)
@@ -406,3 +467,33 @@ class LioBackend(AluaBackend):
         if created:
             # A new group starts active/optimized: give it its state before any LUN joins.
             self.configfs.write(str(STATE_CODES[initial]), *group, "alua_access_state")
+
+    # -- access ----------------------------------------------------------------
+
+    def open_access(self, topology: Topology, *, reassert: bool = False) -> None:
+        """Create the local target's network portals (parameter 'portals'): initiators log in only now."""
+        local = topology.local
+        if local is None:
+            return
+        np_dir = self._np(local.target)
+        for portal in self.portals.get(local.node, ()):
+            if self.configfs.is_dir(*np_dir, portal):
+                continue
+            where = f"network portal {portal} of {local.target} tpgt_{self.tpgt}"
+            if reassert:
+                self.log.warning(f"{where} is gone; opening it again")
+            else:
+                self.log.info(f"opening {where}")
+            # LIO binds with IP_FREEBIND: an address this node does not have is accepted too.
+            self.configfs.mkdir(*np_dir, portal)
+
+    def close_access(self, topology: Topology) -> None:
+        """Remove the local target's network portals named in parameter 'portals'."""
+        local = topology.local
+        if local is None:
+            return
+        np_dir = self._np(local.target)
+        for portal in self.portals.get(local.node, ()):
+            if self.configfs.is_dir(*np_dir, portal):
+                self.log.info(f"closing network portal {portal} of {local.target} tpgt_{self.tpgt}")
+                self.configfs.rmdir(*np_dir, portal)

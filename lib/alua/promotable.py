@@ -88,6 +88,9 @@ def _parse_drbd_resources(raw: str) -> tuple[str, ...]:
 class AluaParams(params.Params):
     """Parameters of every promotable ALUA agent; backends add their own."""
 
+    # NODE=VALUE parameters: every node they name must be in 'targets'.
+    NODE_MAPS: tuple[str, ...] = ("group_ids", "rel_tgt_ids")
+
     unpromoted_state = params.choice(
         "ALUA state of an unpromoted node's group",
         "The state a node's target group has while its instance runs unpromoted. The default, "
@@ -183,7 +186,7 @@ def validate(ctx: Context) -> None:
     """Cross-parameter rules and the clone meta-attributes this agent needs."""
     cfg = ctx.config
     nodes = [node for node, _ in cfg.targets]  # type: ignore[attr-defined]
-    for name in ("group_ids", "rel_tgt_ids"):
+    for name in getattr(type(cfg), "NODE_MAPS", AluaParams.NODE_MAPS):
         extra = sorted(set(getattr(cfg, name)) - set(nodes))
         if extra:
             raise OcfError(
@@ -248,6 +251,7 @@ def promotable_agent(
     params_class: type[AluaParams],
     backend: Callable[[Context], AluaBackend],
     not_loaded: Callable[[AluaBackend], str],
+    extra_validate: Callable[[Context], None] | None = None,
 ) -> Agent:
     """The whole agent for one backend: actions, timeouts, validation."""
 
@@ -275,13 +279,18 @@ def promotable_agent(
 
         return run
 
+    def validate_agent(ctx: Context) -> None:
+        validate(ctx)
+        if extra_validate is not None:
+            extra_validate(ctx)
+
     return Agent(
         name=name,
         version=__version__,
         shortdesc=shortdesc,
         longdesc=longdesc,
         params=params_class,
-        validate=validate,
+        validate=validate_agent,
         actions=[
             Action("start", start, timeout=60),
             Action("stop", action("stop"), timeout=30),

@@ -42,6 +42,12 @@ class MemoryBackend(AluaBackend):
     def readiness_problems(self, topology, local_problems=None):
         return list(self.broken)
 
+    def open_access(self, topology, *, reassert=False) -> None:
+        self.writes.append(("access", "reopen" if reassert else "open"))
+
+    def close_access(self, topology) -> None:
+        self.writes.append(("access", "close"))
+
 
 class RecordingScore:
     def __init__(self) -> None:
@@ -174,7 +180,7 @@ def test_monitor_puts_back_a_drifted_peer_state(tmp_path) -> None:
     backend.writes.clear()
     roles_again = roles_for("a", backend, tmp_path)  # a new process: the decision comes from the state file
     assert roles_again.monitor(probe=False) == ExitStatus.OK
-    assert backend.writes == [("b", "active")]
+    assert [w for w in backend.writes if w[0] != "access"] == [("b", "active")]
 
 
 def test_a_node_not_in_the_topology(tmp_path) -> None:
@@ -207,3 +213,42 @@ def test_monitor_reason_fits_in_pacemakers_128_characters(tmp_path) -> None:
         roles.monitor(probe=False)
     assert len(info.value.reason) <= 128, info.value.reason
     assert info.value.reason.endswith("(+1 more in log)")
+
+
+def test_access_opens_only_after_the_local_state_and_closes_after_the_inactive_state(tmp_path) -> None:
+    backend = MemoryBackend()
+    roles = roles_for("a", backend, tmp_path)
+    roles.start()
+    assert backend.writes == [("a", "nonoptimized"), ("access", "open")]
+    backend.writes.clear()
+    roles.stop()
+    assert backend.writes == [("a", "offline"), ("access", "close")]
+
+
+def test_monitor_reasserts_access_only_while_running_and_consistent(tmp_path) -> None:
+    backend = MemoryBackend()
+    roles = roles_for("a", backend, tmp_path)
+    assert roles.monitor(probe=True) == ExitStatus.NOT_RUNNING
+    assert ("access", "reopen") not in backend.writes
+    roles.start()
+    roles.promote()
+    backend.writes.clear()
+    assert roles.monitor(probe=False) == ExitStatus.RUNNING_PROMOTED
+    assert backend.writes == [("access", "reopen")]
+    backend.writes.clear()
+    backend.broken = ["backstore gone"]
+    with pytest.raises(OcfError):
+        roles.monitor(probe=False)
+    assert backend.writes == []
+
+
+def test_a_failed_start_never_opens_access(tmp_path) -> None:
+    backend = MemoryBackend()
+
+    def refuse(topology, initial):
+        raise OcfError("conflict", ExitStatus.NOT_CONFIGURED)
+
+    backend.ensure_topology = refuse
+    with pytest.raises(OcfError):
+        roles_for("a", backend, tmp_path).start()
+    assert ("access", "open") not in backend.writes
