@@ -43,7 +43,7 @@ LAYER_RESOURCES = {
     "lock": {"cl_lock"},
     "lvm": {"cl_lvm"},
     "scst": {"ms_scst"},
-    "lio": {"ms_lio"},
+    "lio": {"cl_target", "ms_lio"},  # each node's iSCSI target and LUN, and the ALUA agent
 }
 FENCE_DEVICE = "st_lab"
 
@@ -209,10 +209,12 @@ class GraphAction:
 
 
 class Graph:
-    """A transition graph: its actions and which ones each waits for."""
+    """A transition graph: its actions, the parameters each resource action gets (what the agent
+    sees as OCF_RESKEY_*, rules already resolved for its node) and which ones each waits for."""
 
     def __init__(self, root: etree._Element) -> None:
         self.actions: dict[str, GraphAction] = {}
+        self.params: dict[str, dict[str, str]] = {}
         self.inputs: dict[str, set[str]] = {}
         for synapse in root.iter("synapse"):
             action = synapse.find("action_set")[0]
@@ -223,6 +225,12 @@ class Graph:
             self.actions[aid] = GraphAction(
                 action.tag, action.get("operation", ""), base_rsc(rsc), action.get("on_node", ""), key
             )
+            attributes = action.find("attributes")
+            self.params[aid] = {
+                k: v
+                for k, v in (attributes.attrib.items() if attributes is not None else ())
+                if not k.startswith("CRM_meta_") and k != "crm_feature_set"
+            }
             self.inputs[aid] = {t[0].get("id", "") for t in synapse.iter("trigger")}
         self._before: dict[str, set[str]] = {}
 
@@ -401,13 +409,17 @@ def _sort_key(e: etree._Element) -> tuple[str, ...]:
             ROLES.get(e.get("role", ""), e.get("role", "")),
             _ms(e.get("interval", "0")).zfill(20),
         )
+    if e.tag in GENERATED_IDS:
+        # Sets of attributes, rules, expressions: their ids say nothing, their order can (sets of
+        # the same score apply in document order), so they keep it (the sort is stable).
+        return (e.tag,)
     return (e.tag, e.get("id", ""))
 
 
 def normalize(e: etree._Element, ordered: bool = False) -> etree._Element:
     """A copy of ``e`` without comments and generated ids, defaults written out, values in
     one spelling and children in a canonical order (except where order means something:
-    group members, rule expressions)."""
+    group members, attribute sets, rules and their expressions)."""
     out = etree.Element(e.tag, dict(sorted(_normal_attrs(e).items())))
     children = [c for c in e if isinstance(c.tag, str)]
     keep_order = e.tag in ("group", "resource_set")

@@ -15,7 +15,17 @@ state, from which the next step continues:
    demoted and stopped before it, and the other node is promoted;
    a transient DRBD failure (score kept) recovers in place, in order;
 4. the failed node returns: it starts everything, ALUA unpromoted there;
-   the promotion stays put (no ping-pong) unless a preference is configured.
+   the promotion stays put (no ping-pong) unless a preference is configured;
+5. (LIO, whose stack has each node's target and LUN under the ALUA agent)
+   the LUN fails on the promoted node, or the target layer may no longer run
+   there: ALUA there is demoted and stopped before the target layer stops,
+   started only after it, and the ALUA agent never runs where the target
+   layer does not.
+
+Every node starts its chain in order (the VG, the target and LUN with LIO,
+then the ALUA agent) and stops it in the reverse order; with LIO the
+scheduler hands each node's iSCSITarget its own IQN and an empty portals
+value, and ocf:alua:lio every node's portals (the portal gate).
 """
 
 # ruff: noqa: F811 - pytest fixtures imported from crmlab are test arguments
@@ -43,7 +53,11 @@ from crmlab import (  # noqa: F401 - fixtures
 )
 
 PRESENT_STACKS = [s for s in STACKS if (CRM_DIR / f"{s}.crm").exists()]
+# The stacks whose cluster builds each node's target (LIO): the scenarios of the target layer.
+TARGET_STACKS = [s for s in PRESENT_STACKS if STACKS[s][-1] == "lio"]
+on_target_stacks = pytest.mark.parametrize("stack", TARGET_STACKS, indirect=True)
 DRBD, LVM, DLM, LVMLOCKD = "p_drbd_vg1", "p_lvm_vg1", "p_dlm", "p_lvmlockd"
+TARGET, LU = "p_target_vg1", "p_lu_vg1"  # LIO: each node's iSCSI target and its LUN
 SCORE = 100  # what the ALUA agents set on a ready node (and, here, DRBD's agent)
 
 
@@ -53,16 +67,24 @@ class Stack:
     cib: Path
     alua: str  # the ALUA primitive: p_scst or p_lio
     work: Path
+    target: tuple[str, ...] = ()  # the target layer's primitives in start order (LIO), or none
 
     @property
     def everything(self) -> tuple[str, ...]:
-        return (DRBD, DLM, LVMLOCKD, LVM, self.alua)
+        return (DRBD, DLM, LVMLOCKD, LVM, *self.target, self.alua)
+
+    @property
+    def chain(self) -> tuple[str, ...]:
+        """What each node starts in this order once DRBD is Primary there, and stops in reverse."""
+        return (LVM, *self.target, self.alua)
 
     def path(self, step: str) -> Path:
         return self.work / f"{self.name}-{step}.xml"
 
-    def monitor_interval_ms(self, rsc: str, role: str) -> int:
-        op = configuration(self.cib).find(f".//primitive[@id='{rsc}']/operations/op[@name='monitor'][@role='{role}']")
+    def monitor_interval_ms(self, rsc: str, role: str | None) -> int:
+        role_test = f"[@role='{role}']" if role else "[not(@role)]"
+        ops = configuration(self.cib).xpath(f".//primitive[@id='{rsc}']/operations/op[@name='monitor']{role_test}")
+        (op,) = ops
         value = op.get("interval")
         m = re.fullmatch(r"(\d+)s?", value)
         assert m, value
@@ -71,6 +93,11 @@ class Stack:
 
 def other(node: str) -> str:
     return next(n for n in NODES if n != node)
+
+
+def node_map(value: str) -> dict[str, str]:
+    """``NODE=X NODE=Y`` -> {NODE: X}."""
+    return dict(entry.split("=", 1) for entry in value.split())
 
 
 def assert_stable(sim: Simulation) -> None:
@@ -91,6 +118,25 @@ def assert_waits(sim: Simulation, later: tuple[str, str, str], earlier: tuple[st
         assert ran.index(earlier) < ran.index(later)
 
 
+def assert_chain_starts(sim: Simulation, stack: Stack, node: str) -> None:
+    """On ``node`` each link of the chain starts only after the one below it."""
+    for lower, upper in zip(stack.chain, stack.chain[1:]):
+        assert_waits(sim, (upper, "start", node), (lower, "start", node))
+
+
+def assert_chain_stops(sim: Simulation, stack: Stack, node: str) -> None:
+    """On ``node`` each link of the chain stops only after the one above it."""
+    for lower, upper in zip(stack.chain, stack.chain[1:]):
+        assert_waits(sim, (lower, "stop", node), (upper, "stop", node))
+
+
+def assert_nested(stack: Stack, sim: Simulation) -> None:
+    """In the state the transition left: each link of the chain runs only where the one below
+    it runs (the ALUA agent only where the target layer runs, that only where the VG is active)."""
+    for lower, upper in zip(stack.chain, stack.chain[1:]):
+        assert set(sim.after.get(upper, {})) <= set(sim.after.get(lower, {})), (upper, lower, sim.after)
+
+
 def only_harmless_on(sim: Simulation, node: str, allowed: set[tuple[str, str]]) -> None:
     """On ``node`` nothing but notifications, monitors and the ``allowed`` (rsc, op) ran."""
     for e in sim.executed:
@@ -101,7 +147,11 @@ def only_harmless_on(sim: Simulation, node: str, allowed: set[tuple[str, str]]) 
 @pytest.fixture(scope="module", params=PRESENT_STACKS)
 def stack(request, loaded, lab_dir: Path) -> Stack:
     name = request.param
-    return Stack(name, loaded.cib(name), f"p_{STACKS[name][-1]}", lab_dir)
+    cib = loaded.cib(name)
+    target = tuple(p.get("id") for p in configuration(cib).findall(".//group[@id='g_target_vg1']/primitive"))
+    if STACKS[name][-1] == "lio":
+        assert target == (TARGET, LU), f"{name}: the LIO stack has each node's target and LUN"
+    return Stack(name, cib, f"p_{STACKS[name][-1]}", lab_dir, target)
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +177,7 @@ def failed_over(stack: Stack, started: Simulation) -> tuple[str, Simulation]:
 def test_1_both_nodes_up(stack: Stack, started: Simulation) -> None:
     sim = started
     for node in NODES:
-        for rsc in (DLM, LVMLOCKD, LVM):
+        for rsc in (DLM, LVMLOCKD, LVM, *stack.target):
             assert sim.after[rsc].get(node) == "Started", sim.after
         assert sim.after[DRBD].get(node) == "Promoted", sim.after
     promoted = sim.nodes_in_role(stack.alua, "Promoted")
@@ -141,10 +191,32 @@ def test_1_both_nodes_up(stack: Stack, started: Simulation) -> None:
         assert_waits(sim, (LVMLOCKD, "start", n), (DLM, "start", n))
         assert_waits(sim, (LVM, "start", n), (LVMLOCKD, "start", n))
         assert_waits(sim, (LVM, "start", n), (DRBD, "promote", n))
-        assert_waits(sim, (stack.alua, "start", n), (LVM, "start", n))
+        assert_chain_starts(sim, stack, n)
     assert_waits(sim, (stack.alua, "promote", x), (LVM, "start", x))
     assert_waits(sim, (stack.alua, "promote", x), (stack.alua, "start", x))
+    assert_nested(stack, sim)
     assert_stable(sim)
+
+
+@on_target_stacks
+def test_1_lio_portal_gate(stack: Stack, started: Simulation) -> None:
+    """What the scheduler hands the agents on each node (rules resolved): iSCSITarget that node's
+    IQN and portals="" (set, empty: not the agent's default 0.0.0.0:3260), so the target has no
+    portal; iSCSILogicalUnit the same IQN; ocf:alua:lio every node's portals, which it opens on
+    its node only once the LUN is in the node's ALUA group."""
+    g = started.graph
+    assert g is not None
+    lio = configuration(stack.cib).find(f".//primitive[@id='{stack.alua}']")
+    configured = {nv.get("name"): nv.get("value") for nv in lio.find("instance_attributes").iter("nvpair")}
+    targets = node_map(configured["targets"])
+    for n in NODES:
+        target = g.params[g.find(TARGET, "start", n)]
+        assert target == {"implementation": "lio-t", "iqn": targets[n], "portals": ""}, target
+        lu = g.params[g.find(LU, "start", n)]
+        assert lu["target_iqn"] == targets[n] and lu["implementation"] == "lio-t", lu
+        alua = g.params[g.find(stack.alua, "start", n)]
+        assert alua["portals"] == configured["portals"] and set(node_map(alua["portals"])) == set(NODES)
+        assert alua["targets"] == configured["targets"]
 
 
 def test_1_no_promotion_without_scores(stack: Stack) -> None:
@@ -167,7 +239,7 @@ def test_2_promoted_node_fails(stack: Stack, failed_over: tuple[str, Simulation]
     assert sim.online_after == {y}
     assert sim.after[stack.alua] == {y: "Promoted"}
     assert sim.after[DRBD] == {y: "Promoted"}
-    for rsc in (DLM, LVMLOCKD, LVM):
+    for rsc in (DLM, LVMLOCKD, LVM, *stack.target):
         assert sim.after[rsc] == {y: "Started"}
     # on the survivor: the promotion, nothing stopped, restarted or demoted
     only_harmless_on(sim, y, {(stack.alua, "promote")})
@@ -176,6 +248,7 @@ def test_2_promoted_node_fails(stack: Stack, failed_over: tuple[str, Simulation]
     g = sim.graph
     assert g is not None
     assert g.waits_for(g.find(stack.alua, "promote", y), g.fencing(x))
+    assert_nested(stack, sim)
     assert_stable(sim)
 
 
@@ -194,7 +267,9 @@ def test_3_drbd_fails_on_the_promoted_node(stack: Stack, started: Simulation) ->
     assert [(p.action, p.node) for p in sim.planned_for(DRBD)] == [("recover", x)], sim.planned
     # that node's VG stops, ALUA there is demoted and stopped first
     assert sim.ran(LVM, "stop", x) and sim.ran(stack.alua, "demote", x) and sim.ran(stack.alua, "stop", x)
+    assert all(sim.ran(rsc, "stop", x) for rsc in stack.target)
     assert not sim.ran(stack.alua, "promote", x)
+    assert_chain_stops(sim, stack, x)
     assert_waits(sim, (LVM, "stop", x), (stack.alua, "stop", x))
     assert_waits(sim, (stack.alua, "stop", x), (stack.alua, "demote", x))
     assert_waits(sim, (DRBD, "demote", x), (LVM, "stop", x))
@@ -203,7 +278,10 @@ def test_3_drbd_fails_on_the_promoted_node(stack: Stack, started: Simulation) ->
     only_harmless_on(sim, y, {(stack.alua, "promote")})
     assert sim.after[DRBD] == {x: "Unpromoted", y: "Promoted"}
     assert sim.after[LVM] == {y: "Started"}
+    for rsc in stack.target:
+        assert sim.after[rsc] == {y: "Started"}
     assert sim.after[stack.alua] == {y: "Promoted"}
+    assert_nested(stack, sim)
     assert_stable(sim)
 
 
@@ -215,18 +293,19 @@ def test_3_transient_drbd_failure_recovers_in_order(stack: Stack, started: Simul
     sim = simulate(started.output, stack.path("3t-out"), inject=(f"{DRBD}_monitor_{interval}@{x}=1",))
     assert [(p.action, p.node) for p in sim.planned_for(DRBD)] == [("recover", x)], sim.planned
     assert_waits(sim, (stack.alua, "stop", x), (stack.alua, "demote", x))
-    assert_waits(sim, (LVM, "stop", x), (stack.alua, "stop", x))
+    assert_chain_stops(sim, stack, x)
     assert_waits(sim, (DRBD, "demote", x), (LVM, "stop", x))
     assert_waits(sim, (DRBD, "stop", x), (DRBD, "demote", x))
     assert_waits(sim, (DRBD, "promote", x), (DRBD, "start", x))
     assert_waits(sim, (LVM, "start", x), (DRBD, "promote", x))
-    assert_waits(sim, (stack.alua, "start", x), (LVM, "start", x))
+    assert_chain_starts(sim, stack, x)
     for promote in sim.ran(stack.alua, "promote"):
-        assert_waits(sim, (stack.alua, "promote", promote.node), (LVM, "start", promote.node))
+        assert_waits(sim, (stack.alua, "promote", promote.node), (stack.chain[-2], "start", promote.node))
     only_harmless_on(sim, other(x), {(stack.alua, "promote")})
-    for rsc in (DRBD, LVM):
+    for rsc in (DRBD, LVM, *stack.target):
         assert set(sim.after[rsc]) == set(NODES)
     assert len(sim.nodes_in_role(stack.alua, "Promoted")) == 1
+    assert_nested(stack, sim)
     assert_stable(sim)
 
 
@@ -253,15 +332,19 @@ def test_4_node_returns_unpromoted(stack: Stack, returned: tuple[str, Simulation
     assert joined.after[DRBD] == {x: "Unpromoted", y: "Promoted"}
     for rsc in (DLM, LVMLOCKD):
         assert joined.after[rsc] == {x: "Started", y: "Started"}
-    # its agents report ready: DRBD promoted, the VG and ALUA (unpromoted) start there
+    for rsc in stack.chain:  # nothing of the chain before DRBD is Primary there
+        assert x not in joined.after.get(rsc, {}), joined.after
+    # its agents report ready: DRBD promoted, the VG, the target layer and ALUA (unpromoted) start
     assert ready.after[DRBD] == {x: "Promoted", y: "Promoted"}
-    assert ready.after[LVM] == {x: "Started", y: "Started"}
+    for rsc in (LVM, *stack.target):
+        assert ready.after[rsc] == {x: "Started", y: "Started"}
     assert ready.after[stack.alua] == {x: "Unpromoted", y: "Promoted"}
     assert_waits(ready, (LVM, "start", x), (DRBD, "promote", x))
-    assert_waits(ready, (stack.alua, "start", x), (LVM, "start", x))
+    assert_chain_starts(ready, stack, x)
     for sim in (joined, ready):
         assert not sim.ran(stack.alua, "promote") and not sim.ran(stack.alua, "demote"), sim.executed
         only_harmless_on(sim, y, set())  # the promoted node is left alone
+        assert_nested(stack, sim)
     assert_stable(ready)
 
 
@@ -278,6 +361,59 @@ def test_4_with_a_preference_the_promotion_moves_back(stack: Stack, returned, la
     assert sim.ran(stack.alua, "demote", y) and sim.ran(stack.alua, "promote", x)
     assert_waits(sim, (stack.alua, "promote", x), (stack.alua, "demote", y))
     assert sim.after[stack.alua] == {x: "Promoted", y: "Unpromoted"}
+    assert_stable(sim)
+
+
+# --- 5 (LIO) ---------------------------------------------------------------------------------
+
+
+@on_target_stacks
+def test_5_lun_fails_on_the_promoted_node(stack: Stack, started: Simulation) -> None:
+    """The LUN's monitor fails on the ALUA-promoted node: it is recovered in place, and the ALUA
+    agent there is demoted and stopped before the LUN stops, started (so its portals opened)
+    only after the LUN is back; one node is promoted afterwards, the other node untouched."""
+    (x,) = started.nodes_in_role(stack.alua, "Promoted")
+    interval = stack.monitor_interval_ms(LU, None)
+    sim = simulate(started.output, stack.path("5l-out"), inject=(f"{LU}_monitor_{interval}@{x}=1",))
+    assert [(p.action, p.node) for p in sim.planned_for(LU)] == [("recover", x)], sim.planned
+    assert not sim.ran(TARGET, "stop", x) and not sim.ran(LVM, "stop", x), "only the LUN and what is above it"
+    assert_waits(sim, (stack.alua, "stop", x), (stack.alua, "demote", x))
+    assert_waits(sim, (LU, "stop", x), (stack.alua, "stop", x))
+    assert_waits(sim, (LU, "start", x), (LU, "stop", x))
+    assert_waits(sim, (stack.alua, "start", x), (LU, "start", x))
+    for promote in sim.ran(stack.alua, "promote"):
+        assert_waits(sim, (stack.alua, "promote", promote.node), (LU, "start", promote.node))
+    only_harmless_on(sim, other(x), {(stack.alua, "promote")})
+    for rsc in (LVM, *stack.target):
+        assert set(sim.after[rsc]) == set(NODES)
+    assert set(sim.after[stack.alua]) == set(NODES)
+    assert len(sim.nodes_in_role(stack.alua, "Promoted")) == 1
+    assert_nested(stack, sim)
+    assert_stable(sim)
+
+
+@on_target_stacks
+def test_5_no_alua_where_the_target_layer_cannot_run(stack: Stack, started: Simulation) -> None:
+    """The target layer may no longer run on the ALUA-promoted node (here a ban): the ALUA agent
+    there is demoted and stopped before the LUN and target stop, the other node is promoted
+    after that demotion, and the VG, which does not need the target, stays."""
+    (x,) = started.nodes_in_role(stack.alua, "Promoted")
+    y = other(x)
+    cib = copy_cib(started.output, stack.path("5b-in"))
+    crm_load_ok(cib, f"location l_no_target cl_target -inf: {x}\n")
+    sim = simulate(cib, stack.path("5b-out"))
+    assert sim.ran(stack.alua, "demote", x) and sim.ran(stack.alua, "stop", x)
+    assert_waits(sim, (stack.alua, "stop", x), (stack.alua, "demote", x))
+    assert_waits(sim, (LU, "stop", x), (stack.alua, "stop", x))
+    assert_waits(sim, (TARGET, "stop", x), (LU, "stop", x))
+    assert_waits(sim, (stack.alua, "promote", y), (stack.alua, "demote", x))
+    assert not sim.ran(LVM, "stop", x)
+    only_harmless_on(sim, y, {(stack.alua, "promote")})
+    for rsc in stack.target:
+        assert sim.after[rsc] == {y: "Started"}
+    assert sim.after[stack.alua] == {y: "Promoted"}
+    assert sim.after[LVM] == {x: "Started", y: "Started"}
+    assert_nested(stack, sim)
     assert_stable(sim)
 
 

@@ -18,6 +18,7 @@ from crmlab import (  # noqa: F401 - fixtures
     CRM_DIR,
     LAYER_RESOURCES,
     LAYERS,
+    NODES,
     STACKS,
     canonical,
     configuration,
@@ -39,6 +40,8 @@ from lxml import etree
 
 SNIPPETS = sorted(p.stem for p in CRM_DIR.glob("*.crm"))
 PRESENT_STACKS = [s for s in STACKS if (CRM_DIR / f"{s}.crm").exists()]
+# The files with the LIO layer: the layer file and the stacks that hold it.
+LIO_FILES = [n for n in SNIPPETS if n == "lio" or STACKS.get(n, ())[-1:] == ("lio",)]
 ALUA_PROMOTABLE = {"scst", "lio"}
 ROLE_NAMES = ("Promoted", "Unpromoted")
 
@@ -106,13 +109,34 @@ def test_snippet_loads_and_verifies(name: str, loaded) -> None:
         assert not len(configuration(cib).find("constraints")), "layer files hold resources only"
 
 
-def test_crmsh_checks_parameters_against_the_installed_agents(lab_base: Path, lab_dir: Path) -> None:
-    """The control for the test above: an unknown parameter in any primitive fails the load."""
-    text = (CRM_DIR / "stack.crm").read_text()
+def with_bogus_parameters(text: str) -> str:
+    """``text`` with an unknown parameter bogus_<id> in the plain (rule-less) parameters of every
+    primitive: added to its first ``params`` line, or as one before its first ``op``."""
+    out: list[str] = []
+    pending = None  # the primitive still without its bogus parameter
+    for line in text.splitlines():
+        m = re.match(r"primitive (\S+) \S+", line)
+        if m:
+            assert pending is None, pending
+            pending = m.group(1)
+        elif pending and re.match(r"\s+params (?!rule )", line):
+            line = re.sub(r"^(\s+params )", rf"\1bogus_{pending}=1 ", line)
+            pending = None
+        elif pending and re.match(r"\s+op ", line):
+            out.append(f"    params bogus_{pending}=1 \\")
+            pending = None
+        out.append(line)
+    assert pending is None, pending
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize("stack_name", PRESENT_STACKS)
+def test_crmsh_checks_parameters_against_the_installed_agents(stack_name: str, lab_base: Path, lab_dir: Path) -> None:
+    """The control for the test above: an unknown parameter in any primitive fails the load
+    (resource-agents' iSCSITarget and iSCSILogicalUnit too: their meta-data is read as well)."""
+    text = (CRM_DIR / f"{stack_name}.crm").read_text()
     names = re.findall(r"^primitive (\S+) ", text, re.MULTILINE)
-    bad = re.sub(r"^(primitive (\S+) \S+)", r"\1 params bogus_\2=1", text, flags=re.MULTILINE)
-    bad = re.sub(r"(params bogus_\S+=1)( \\\n\s+params)", r"\2 \1 ", bad)  # one params list per primitive
-    proc = crm_load(copy_cib(lab_base, lab_dir / "bogus.xml"), bad)
+    proc = crm_load(copy_cib(lab_base, lab_dir / f"bogus-{stack_name}.xml"), with_bogus_parameters(text))
     assert proc.returncode != 0, proc.stderr
     for name in names:
         assert f'parameter "bogus_{name}" is not known' in proc.stderr, proc.stderr
@@ -173,6 +197,8 @@ def test_ops_follow_the_agents_metadata(stack_name: str, loaded) -> None:
             name = action.get("name")
             if name in ("meta-data", "validate-all", "reload", "reload-agent", "migrate_to", "migrate_from"):
                 continue
+            if name == "status":  # the LSB-era alias of monitor that resource-agents advertise
+                continue
             if name in ("promote", "demote") and not promotable:
                 continue
             if name == "notify" and meta(p.getparent()).get("notify") != "true":
@@ -229,20 +255,113 @@ def constraints(cib: Path) -> set[tuple[str, ...]]:
     return out
 
 
+COMMON_CONSTRAINTS = {
+    # lock group before the VG, on the same node
+    ("colocation", "INFINITY", "cl_lvm", "", "cl_lock", ""),
+    ("order", "Mandatory", "cl_lock", "start", "cl_lvm", "start"),
+    # DRBD promoted before the VG starts; the VG only with DRBD Promoted
+    ("colocation", "INFINITY", "cl_lvm", "", "ms_drbd", "Promoted"),
+    ("order", "Mandatory", "ms_drbd", "promote", "cl_lvm", "start"),
+}
+ALUA_CONSTRAINTS = {
+    # the VG before the ALUA agent, which runs (so is promoted) only where the VG is active
+    "scst": {
+        ("colocation", "INFINITY", "ms_scst", "", "cl_lvm", ""),
+        ("order", "Mandatory", "cl_lvm", "start", "ms_scst", "start"),
+    },
+    # the VG before each node's target and LUN (an LV of the VG), and they before the ALUA agent,
+    # which runs (so is promoted, and opens the portals) only where they run
+    "lio": {
+        ("colocation", "INFINITY", "cl_target", "", "cl_lvm", ""),
+        ("order", "Mandatory", "cl_lvm", "start", "cl_target", "start"),
+        ("colocation", "INFINITY", "ms_lio", "", "cl_target", ""),
+        ("order", "Mandatory", "cl_target", "start", "ms_lio", "start"),
+    },
+}
+
+
 @pytest.mark.parametrize("stack_name", PRESENT_STACKS)
 def test_stack_constraints(stack_name: str, loaded) -> None:
     alua = STACKS[stack_name][-1]
-    assert constraints(loaded.cib(stack_name)) == {
-        # lock group before the VG, on the same node
-        ("colocation", "INFINITY", "cl_lvm", "", "cl_lock", ""),
-        ("order", "Mandatory", "cl_lock", "start", "cl_lvm", "start"),
-        # DRBD promoted before the VG starts; the VG only with DRBD Promoted
-        ("colocation", "INFINITY", "cl_lvm", "", "ms_drbd", "Promoted"),
-        ("order", "Mandatory", "ms_drbd", "promote", "cl_lvm", "start"),
-        # the VG before the ALUA agent, which runs (so is promoted) only where the VG is active
-        ("colocation", "INFINITY", f"ms_{alua}", "", "cl_lvm", ""),
-        ("order", "Mandatory", "cl_lvm", "start", f"ms_{alua}", "start"),
-    }
+    assert constraints(loaded.cib(stack_name)) == COMMON_CONSTRAINTS | ALUA_CONSTRAINTS[alua]
+
+
+# --- LIO: the target layer and the portal gate -------------------------------------------------
+
+
+def param_sets(conf: etree._Element, rid: str) -> list[tuple[str | None, dict[str, str]]]:
+    """A primitive's instance attribute sets in order: (node, {name: value}), node being the
+    ``#uname eq NODE`` its rule asks for, None for a set without a rule."""
+    prim = conf.find(f".//primitive[@id='{rid}']")
+    assert prim is not None, f"no primitive {rid}"
+    sets = []
+    for ia in prim.findall("instance_attributes"):
+        rule = ia.find("rule")
+        node = None
+        if rule is not None:
+            (expr,) = rule.findall("expression")
+            assert (expr.get("attribute"), expr.get("operation")) == ("#uname", "eq"), etree.tostring(rule)
+            node = expr.get("value")
+        sets.append((node, {nv.get("name"): nv.get("value") for nv in ia.findall("nvpair")}))
+    return sets
+
+
+def plain_params(conf: etree._Element, rid: str) -> dict[str, str]:
+    (plain,) = [p for node, p in param_sets(conf, rid) if node is None]
+    return plain
+
+
+def node_map(value: str) -> dict[str, str]:
+    """``NODE=X NODE=Y`` -> {NODE: X}."""
+    return dict(entry.split("=", 1) for entry in value.split())
+
+
+@pytest.mark.parametrize("name", LIO_FILES)
+def test_lio_target_layer(name: str, loaded) -> None:
+    """Each node's target has the IQN p_lio's targets names for that node, the LUN sits on it
+    with the serial p_lio expects, and p_lio's backstore is the one iSCSILogicalUnit creates."""
+    conf = configuration(loaded.cib(name))
+    clone = conf.find(".//clone[@id='cl_target']")
+    assert clone is not None and meta(clone).get("interleave") == "true"
+    assert [p.get("id") for p in clone.find("group").findall("primitive")] == ["p_target_vg1", "p_lu_vg1"]
+    for rid, agent in (("p_target_vg1", "iSCSITarget"), ("p_lu_vg1", "iSCSILogicalUnit")):
+        p = conf.find(f".//primitive[@id='{rid}']")
+        assert agent_of(p) == f"ocf:heartbeat:{agent}"
+        assert plain_params(conf, rid)["implementation"] == "lio-t"
+    lio = plain_params(conf, "p_lio")
+    targets = node_map(lio["targets"])
+    assert set(targets) == set(NODES)
+    assert [(n, p) for n, p in param_sets(conf, "p_target_vg1") if n] == [(n, {"iqn": targets[n]}) for n in NODES]
+    assert [(n, p) for n, p in param_sets(conf, "p_lu_vg1") if n] == [(n, {"target_iqn": targets[n]}) for n in NODES]
+    lu = plain_params(conf, "p_lu_vg1")
+    assert lu["path"] == "/dev/vg1/lun1" and lu["lun"] == "0"
+    (device,) = lio["devices"].split()
+    backstore, serial = device.split("=")
+    hba, bs_name = backstore.split("/")
+    assert re.fullmatch(r"iblock_\d+", hba) and bs_name == "p_lu_vg1", "iSCSILogicalUnit names it after itself"
+    assert serial == lu["scsi_sn"], "the serial p_lio checks is the one the LUN gets"
+
+
+@pytest.mark.parametrize("name", LIO_FILES)
+def test_lio_portal_gate(name: str, loaded) -> None:
+    """The portal gate: every node's target is created without a network portal (portals="",
+    never iSCSITarget's default 0.0.0.0:3260, on no node) and p_lio lists each node's own
+    portals, which it opens only once the node's LUN is in its ALUA group. Lose either and an
+    initiator can log in to a returning node whose LUN still sits in LIO's default group."""
+    conf = configuration(loaded.cib(name))
+    target_sets = param_sets(conf, "p_target_vg1")
+    assert plain_params(conf, "p_target_vg1").get("portals") == "", "the target must be made without portals"
+    for node, params in target_sets:
+        assert node is None or not {"portals", "iser_portals"} & set(params), f"portals for {node}"
+    assert "iser_portals" not in plain_params(conf, "p_target_vg1")
+    portals = node_map(plain_params(conf, "p_lio")["portals"])
+    assert set(portals) == set(NODES)
+    seen: set[str] = set()
+    for node in NODES:
+        addresses = portals[node].split(",")
+        assert addresses and all(re.fullmatch(r"\d+\.\d+\.\d+\.\d+:\d+", a) for a in addresses), portals[node]
+        assert not seen & set(addresses), "each node has its own portals"
+        seen |= set(addresses)
 
 
 # --- names -------------------------------------------------------------------------------------
@@ -261,23 +380,37 @@ def readme_command(start: str) -> str:
     raise AssertionError(f"crm/README has no command starting with {start!r}")
 
 
-def test_renaming_as_the_readme_says(lab_dir: Path) -> None:
-    """The README's sed command gives a stack for other nodes, targets and VG that loads."""
+@pytest.mark.parametrize("stack_name", PRESENT_STACKS)
+def test_renaming_as_the_readme_says(stack_name: str, lab_dir: Path) -> None:
+    """The README's sed command gives a stack for other nodes, targets, VG (and with LIO
+    portals) that loads: no old name is left, in rules (the per-node IQNs) neither."""
     cmd = readme_command("sed ")
     assert cmd.endswith("| crm configure load update -")
-    cmd = cmd.replace("/usr/share/alua/crm/stack.crm", str(CRM_DIR / "stack.crm"))
+    cmd = cmd.replace("/usr/share/alua/crm/stack.crm", str(CRM_DIR / f"{stack_name}.crm"))
     cmd = cmd[: -len("| crm configure load update -")]
     renamed = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, check=True).stdout
-    for old in ("hpms0", "vg1", "2016-02"):
+    for old in ("hpms0", "vg1", "2016-02", "192.168."):
         assert old not in strip_comments(renamed)
-    cib = new_lab_cib(lab_dir / "renamed.xml", nodes=("san1", "san2"))
+    cib = new_lab_cib(lab_dir / f"renamed-{stack_name}.xml", nodes=("san1", "san2"))
     crm_load_ok(cib, renamed)
     verify = crm_verify(cib)
     assert verify.returncode == 0, verify.stderr
     conf = configuration(cib)
-    targets = conf.find(".//primitive[@id='p_scst']//nvpair[@name='targets']").get("value")
+    iqns = {"san1": "iqn.2024-01.com.example:san1.data", "san2": "iqn.2024-01.com.example:san2.data"}
+    alua = "p_" + STACKS[stack_name][-1]
+    targets = conf.find(f".//primitive[@id='{alua}']//nvpair[@name='targets']").get("value")
     assert targets == "san1=iqn.2024-01.com.example:san1.data san2=iqn.2024-01.com.example:san2.data"
     assert conf.find(".//primitive[@id='p_lvm_data']//nvpair[@name='volume_group']").get("value") == "data"
+    if alua == "p_lio":
+        assert [(n, p) for n, p in param_sets(conf, "p_target_data") if n] == [(n, {"iqn": iqns[n]}) for n in iqns]
+        assert [(n, p) for n, p in param_sets(conf, "p_lu_data") if n] == [(n, {"target_iqn": iqns[n]}) for n in iqns]
+        assert plain_params(conf, "p_lu_data")["path"] == "/dev/data/lun1"
+        lio = plain_params(conf, "p_lio")
+        assert lio["devices"].startswith("iblock_0/p_lu_data=")
+        assert node_map(lio["portals"]) == {
+            "san1": "10.0.1.1:3260,10.0.2.1:3260",
+            "san2": "10.0.1.2:3260,10.0.2.2:3260",
+        }
 
 
 def test_readme_preference_matches_the_stack() -> None:
