@@ -1,7 +1,11 @@
-"""The whole real-kernel lab (tools/lab), as one test.  Takes 10-15 minutes and needs root,
-/dev/net/tun and the user-mode-linux package: runs only with ALUA_LAB=1, e.g.
+"""The whole real-kernel lab (tools/lab), as one test of the normal run (and so of CI).
 
-    ALUA_LAB=1 tools/run-tests tests/lab/test_lab_full.py
+It takes 8-10 minutes with a cached image (one more to build it), needs root and
+/dev/net/tun, and installs the user-mode-linux package.  ALUA_LAB=0 leaves it out of a
+quick local run:
+
+    ALUA_LAB=0 tools/run-tests          # everything but the lab
+    tools/run-tests tests/lab/test_lab_full.py
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(os.environ.get("ALUA_LAB") != "1", reason="the real-kernel lab runs with ALUA_LAB=1"),
+    pytest.mark.skipif(os.environ.get("ALUA_LAB") == "0", reason="ALUA_LAB=0: the real-kernel lab is left out"),
 ]
 
 
@@ -35,6 +39,13 @@ def test_whole_lab_from_scratch():
         results = json.load(f)
     failed = [s for s in results["stages"] if s["status"] != "passed"]
     assert proc.returncode == 0 and not failed, proc.stdout[-6000:] + proc.stderr[-3000:]
-    st = results["facts"]["stalls"]
-    assert all(r["error"] == 0 and r["rc"] == 0 for r in results["facts"]["fio_rounds"])
-    assert st["max_latency"] is not None
+    facts = results["facts"]
+    rounds = facts["fio_rounds"]
+    assert rounds and all(r["error"] == 0 and r["rc"] == 0 for r in rounds), rounds
+    # Unit attentions (ALUA state changed) are normal; a command the target failed is not.
+    assert "critical target error" not in facts.get("initiator_scsi_errors", ""), facts["initiator_scsi_errors"]
+    # The seed settled for a 10 s replacement timeout; the lab's target is below 5 s (report.txt).
+    st = facts["stalls"]
+    assert st["max_latency"] is not None and st["max_latency"] < 10, st
+    journal = facts["failover_from_journal"]
+    assert 0 < journal["promote_ok"] < 30, journal

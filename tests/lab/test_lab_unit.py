@@ -17,6 +17,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from ulab import report, safety, scenario, uml  # noqa: E402
+from ulab import topology as T  # noqa: E402
 
 SEED_MULTIPATH = """\
 mpatha (23530396637643733) dm-3 SCST_BIO,vg1
@@ -214,8 +215,13 @@ def test_crm_layers_use_the_project_snippets():
     base, stack, sources = scenario.crm_layers()
     assert "crm/drbd.crm" in sources and "crm/lock.crm" in sources
     assert "ocf:linbit:drbd" in base and "ocf:alua:dlm" in base
-    assert "iblock_0/p_lu_vg1=" in stack and "iblock_0/vg1=" not in stack
-    assert "@IQN" not in stack and "@SERIAL" not in stack
+    assert sources[-1] == "crm/stack-lio.crm" and "ocf:heartbeat:iSCSITarget" in stack
+    # The target is created without portals; ocf:alua:lio opens each node's portals (Finding 9).
+    assert 'portals=""' in stack
+    for node in T.STORAGE:
+        assert f"{node}={T.NET_A[node]}:3260,{T.NET_B[node]}:3260" in stack
+        assert T.IQN[node] in stack
+    assert f"iblock_0/p_lu_vg1={T.SERIAL}" in stack and f"path=/dev/{T.VG}/{T.LV}" in stack
     key = "params allow_stonith_disabled=true"
     assert base.count(key) == stack.count(key) == 1
 

@@ -166,16 +166,6 @@ def lab_multipath_conf() -> str:
 # -- cluster configuration text ---------------------------------------------------
 
 
-def fill(text: str) -> str:
-    subs = {"@SERIAL@": T.SERIAL, "@DEVICE@": "iblock_0/p_lu_vg1"}
-    for node in T.STORAGE:
-        subs[f"@IQN_{node}@"] = T.IQN[node]
-        subs[f"@PORTALS_{node}@"] = f"{T.NET_A[node]}:3260 {T.NET_B[node]}:3260"
-    for k, v in subs.items():
-        text = text.replace(k, v)
-    return text
-
-
 def read(path: str) -> str:
     with open(path) as f:
         return f.read()
@@ -185,12 +175,10 @@ def crm_layers() -> tuple[str, str, list[str]]:
     """(base, stack, sources): the CIB text loaded before and after the VG exists.
 
     base  = the lab's properties + crm/drbd.crm + crm/lock.crm
-    stack = crm/stack-lio.crm (all four layers and their constraints; reloading the
-            first two changes nothing) + the lab's target layer (target.crm) and its
-            constraints (target-order.crm).
-    The lab's LUN is made by ocf:heartbeat:iSCSILogicalUnit, whose backstore is named
-    after the resource (p_lu_vg1): crm/lio.crm's backstore vg1 is renamed with sed, as
-    crm/README describes for other names."""
+    stack = crm/stack-lio.crm as shipped: all layers (reloading the first two changes
+            nothing), the LIO target layer (iSCSITarget/iSCSILogicalUnit without portals)
+            and ocf:alua:lio, which opens the portals once the LUN is in its group.
+    The lab's names (nodes, IQNs, addresses, VG, LV, serial) are the snippets' own."""
     base = [read(os.path.join(LAB_DIR, "crm", "lab.crm"))]
     sources = ["tests/lab/crm/lab.crm"]
     for name in ("drbd.crm", "lock.crm"):
@@ -199,12 +187,9 @@ def crm_layers() -> tuple[str, str, list[str]]:
     stack_file = os.path.join(CRM_DIR, "stack-lio.crm")
     if not os.path.exists(stack_file):
         raise StageFailed("crm/stack-lio.crm is missing")
-    stack = [read(stack_file).replace("iblock_0/vg1=", "iblock_0/p_lu_vg1=")]
-    sources.append("crm/stack-lio.crm (backstore iblock_0/vg1 renamed iblock_0/p_lu_vg1)")
-    stack.append(fill(read(os.path.join(LAB_DIR, "crm", "target.crm"))))
-    stack.append(read(os.path.join(LAB_DIR, "crm", "target-order.crm")))
-    sources += ["tests/lab/crm/target.crm", "tests/lab/crm/target-order.crm"]
-    return lab_overrides("\n".join(base)), lab_overrides("\n".join(stack)), sources
+    stack = read(stack_file)
+    sources.append("crm/stack-lio.crm")
+    return lab_overrides("\n".join(base)), lab_overrides(stack), sources
 
 
 DLM_HEAD = "primitive p_dlm ocf:alua:dlm \\\n"
