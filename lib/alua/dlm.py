@@ -476,7 +476,6 @@ class DlmService:
     def tool(self) -> DlmTool:
         return DlmTool(self.ctx.runner)
 
-
     # start ---------------------------------------------------------------------------
 
     def start(self) -> ExitStatus:
