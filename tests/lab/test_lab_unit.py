@@ -1,6 +1,6 @@
 """Fast tests of the lab's pieces (no UML, no root needed except where noted).
 
-The full lab runs with ALUA_LAB=1 (test_lab_full.py) or tools/lab.
+The full lab (test_lab_full.py, part of every run unless ALUA_LAB=0) or tools/lab runs the rest.
 """
 
 from __future__ import annotations
