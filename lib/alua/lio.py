@@ -74,6 +74,9 @@ def check_serial(serial: str) -> None:
         raise ValueError("must be printable ASCII without spaces")
 
 
+ANY_HBA = "*"  # devices="*/NAME": the backstore NAME on whichever HBA has it
+
+
 class DeviceSpec:
     """One LIO backstore (``hba/dev``) and the unit serial both nodes must present."""
 
@@ -100,17 +103,19 @@ def parse_devices(raw: str) -> tuple[DeviceSpec, ...]:
         if not slash or not sep:
             raise ValueError(f"has {entry!r}: expected HBA/DEVICE=SERIAL, e.g. iblock_0/vg1=<unit serial>")
         for value, what in ((hba, "HBA"), (name, "device name")):
+            if value == ANY_HBA and what == "HBA":
+                continue
             try:
                 check_name(value)
             except ValueError as e:
                 raise ValueError(f"has {what} {value!r} that {e}") from None
-        if "_" not in hba:
+        if "_" not in hba and hba != ANY_HBA:
             raise ValueError(f"has HBA {hba!r}: LIO names HBAs <backend>_<index>, e.g. iblock_0")
         try:
             check_serial(serial)
         except ValueError as e:
             raise ValueError(f"has serial {serial!r} for {path} that {e}") from None
-        if any(str(d) == path for d in devices):
+        if any(d.name == name and ANY_HBA in (d.hba, hba) for d in devices) or any(str(d) == path for d in devices):
             raise ValueError(f"names backstore {path} twice")
         devices.append(DeviceSpec(hba, name, serial))
     if not devices:
@@ -118,7 +123,7 @@ def parse_devices(raw: str) -> tuple[DeviceSpec, ...]:
     return tuple(devices)
 
 
-MAX_PORTAL = 255  # MAX_PORTAL_LEN - 1 (drivers/target/iscsi/iscsi_target_configfs.c)
+MAX_PORTAL = 255  # configfs refuses longer names (ENAMETOOLONG) before LIO sees them
 
 
 def _check_ipv4(host: str) -> None:
@@ -129,17 +134,23 @@ def _check_ipv4(host: str) -> None:
         raise ValueError(f"has address {host!r}, not a valid IPv4 address")
 
 
-def _check_ipv6(host: str) -> None:
+def _check_ipv6(host: str) -> str:
+    """The address in its one canonical spelling (LIO refuses a second spelling of a portal)."""
     import ipaddress  # only for IPv6 portals: the monitor of an IPv4 setup stays light
 
     try:
-        ipaddress.IPv6Address(host)
+        address = ipaddress.IPv6Address(host)
     except ValueError:
         raise ValueError(f"has address [{host}], not a valid IPv6 address") from None
+    if address.is_link_local and not address.scope_id:
+        raise ValueError(f"has link-local address [{host}] without a %scope (e.g. [{host}%eth1]), which LIO refuses")
+    return str(address)
 
 
-def check_portal(portal: str) -> None:
-    """One iSCSI network portal as LIO names its np directory: IPV4:PORT or [IPV6]:PORT."""
+def check_portal(portal: str) -> str:
+    """One iSCSI network portal as LIO names its np directory: IPV4:PORT or [IPV6]:PORT.
+
+    Returns the address and port in canonical form, to find one portal spelled twice."""
     if len(portal) > MAX_PORTAL:
         raise ValueError(f"is longer than {MAX_PORTAL} characters")
     host, sep, port = portal.rpartition(":")
@@ -148,9 +159,9 @@ def check_portal(portal: str) -> None:
     if not (port.isdigit() and port.isascii()) or port[0] == "0" or not 1 <= int(port) <= 65535:
         raise ValueError(f"has port {port!r}, not a number from 1 to 65535")
     if host.startswith("[") and host.endswith("]"):
-        _check_ipv6(host[1:-1])
-    else:
-        _check_ipv4(host)
+        return f"[{_check_ipv6(host[1:-1])}]:{port}"
+    _check_ipv4(host)
+    return portal
 
 
 def parse_portals(raw: str) -> dict[str, tuple[str, ...]]:
@@ -158,15 +169,16 @@ def parse_portals(raw: str) -> dict[str, tuple[str, ...]]:
     from alua.promotable import parse_node_map
 
     def check(value: str) -> None:
-        seen: list[str] = []
+        seen: dict[str, str] = {}
         for portal in value.split(","):
             try:
-                check_portal(portal)
+                canonical = check_portal(portal)
             except ValueError as e:
                 raise ValueError(f"{portal!r} that {e}") from None
-            if portal in seen:
-                raise ValueError(f"{portal!r} twice")
-            seen.append(portal)
+            if canonical in seen:
+                same = "" if seen[canonical] == portal else f" (also spelled {seen[canonical]!r})"
+                raise ValueError(f"{portal!r} twice{same}")
+            seen[canonical] = portal
 
     return {node: tuple(value.split(",")) for node, value in parse_node_map(raw, "PORTAL[,PORTAL...]", check)}
 
@@ -217,6 +229,7 @@ class LioBackend(AluaBackend):
     ) -> None:
         self.devices = tuple(devices)
         self.portals = portals or {}
+        self._hbas: dict[str, str] = {}
         self.log = log
         self.fabric = fabric
         self.tpgt = tpgt
@@ -225,9 +238,27 @@ class LioBackend(AluaBackend):
 
     # -- paths ---------------------------------------------------------------
 
-    @staticmethod
-    def _dev(dev: DeviceSpec) -> tuple[str, ...]:
-        return ("core", dev.hba, dev.name)
+    def _dev(self, dev: DeviceSpec) -> tuple[str, ...]:
+        return ("core", self._hba(dev), dev.name)
+
+    def _hba(self, dev: DeviceSpec) -> str:
+        """The HBA a backstore is on: as named, or for ``*/NAME`` the one HBA that has NAME."""
+        if dev.hba != ANY_HBA:
+            return dev.hba
+        known = self._hbas.get(dev.name)
+        if known is not None:
+            return known
+        hbas = self.configfs.entries("core") or ()
+        found = [hba for hba in hbas if "_" in hba and self.configfs.is_dir("core", hba, dev.name)]
+        if len(found) > 1:
+            raise OcfError(
+                f"parameter 'devices': backstore {dev.name} exists on HBAs {', '.join(found)}: name the HBA",
+                ExitStatus.NOT_CONFIGURED,
+            )
+        if not found:
+            return ANY_HBA  # missing: the callers say so; look again next time
+        self._hbas[dev.name] = found[0]
+        return found[0]
 
     def _group(self, dev: DeviceSpec, node: str) -> tuple[str, ...]:
         return (*self._dev(dev), "alua", node)
@@ -485,7 +516,12 @@ class LioBackend(AluaBackend):
             else:
                 self.log.info(f"opening {where}")
             # LIO binds with IP_FREEBIND: an address this node does not have is accepted too.
-            self.configfs.mkdir(*np_dir, portal)
+            try:
+                self.configfs.mkdir(*np_dir, portal)
+            except LioError as e:
+                # Pacemaker keeps 128 characters of a reason: the errno first, the long path last.
+                why = e.reason.rpartition(": ")[2]
+                raise LioError(f"cannot open network portal {portal}: {why} ({self._shown(*np_dir, portal)})") from e
 
     def close_access(self, topology: Topology) -> None:
         """Remove the local target's network portals named in parameter 'portals'."""

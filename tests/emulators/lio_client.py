@@ -33,6 +33,15 @@ class LioEmulator(ScstEmulator):
         """The admin deletes a LUN (its group membership goes with it)."""
         self.request({"op": "remove_lun", "fabric": fabric, "target": target, "tpgt": tpgt, "lun": lun})
 
+    def remove_target(self, target: str, fabric: str = "iscsi") -> None:
+        """The admin (or ocf:heartbeat:iSCSITarget stop) deletes a target with its TPGs, LUNs and portals."""
+        self.request({"op": "remove_target", "fabric": fabric, "target": target})
+
+    def portals(self, target: str, tpgt: int = 1, fabric: str = "iscsi") -> list[str]:
+        """The TPG's network portals (``tpgt_N/np`` names) in creation order; [] when the target is gone."""
+        tpg = self.dump()["targets"].get(fabric, {}).get(target, {}).get("tpgs", {}).get(str(tpgt))
+        return [] if tpg is None else list(tpg["portals"])
+
     # SCST-only operations do not exist here.
     def unregister_target(self, *args: Any, **kwargs: Any) -> None:
         raise EmulatorError("LIO has no target registration; remove the LUN or move it to another group")

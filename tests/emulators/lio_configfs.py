@@ -4,10 +4,12 @@
 The test machines have no kernel target modules, so this process
 reproduces, at the file-system boundary, the part of LIO's configfs tree the
 ALUA agent touches: backstores with their unit serial and ALUA target port
-groups, fabric targets with their TPGs and LUNs, and each LUN's group
-membership.  Every behaviour comes from the kernel's target_core_configfs.c,
-target_core_alua.c and target_core_fabric_configfs.c; see LIO-FACTS.md
-beside this file for the facts and their sources.
+groups, fabric targets with their TPGs and LUNs, each LUN's group
+membership, and iSCSI network portals (tpgt_N/np, made by mkdir).  Every
+behaviour comes from the kernel's target_core_configfs.c, target_core_alua.c,
+target_core_fabric_configfs.c and iscsi_target_configfs.c, or was measured on
+a real Linux 6.1 target; see LIO-FACTS.md beside this file for the facts and
+their sources.
 
 It reuses the SCST emulator's kernel number parsing, fault model and control
 socket, so both emulators are driven the same way (client.py).
@@ -26,15 +28,18 @@ Control operations (JSON lines, as the SCST emulator's)::
 
     {"op": "ping"} | {"op": "dump"} | {"op": "clear_faults"}
     {"op": "fault", "path": "target/core/iblock_0/vg1/alua/n1/alua_access_state",
-     "kind": "eio"|"<errno name>"|"hang", "on": "read"|"write"|"both"|"mkdir", "seconds": null|N}
+     "kind": "eio"|"<errno name>"|"hang", "on": "read"|"write"|"both"|"mkdir"|"rmdir",
+     "seconds": null|N}
     {"op": "set", "path": REL, "value": V}   # backdoor store, logged by=backdoor
     {"op": "remove_lun", "fabric": "iscsi", "target": WWN, "tpgt": 1, "lun": 0}
+    {"op": "remove_target", "fabric": "iscsi", "target": WWN}   # as iSCSITarget stop
 
 STATE (``--config`` and ``dump``; every key optional in a config)::
 
     {
       "kernel": "6.1.0",
       "rtpi": false,                      # true: TPGs have rtpi (Linux 6.4 and later)
+      "interfaces": {"lo": 1, "eth0": 2}, # names and indexes an IPv6 link-local %scope can use
       "backstores": {
         "iblock_0/vg1": {"serial": "5f3d...", "udev_path": "/dev/drbd0", "enabled": 1,
                          "alua": {"n1": {"tg_pt_gp_id": 1, "state": 1, "access_type": 1,
@@ -44,12 +49,16 @@ STATE (``--config`` and ``dump``; every key optional in a config)::
           "iqn.2003-01.org.linux-iscsi.n1:san": {
             "tpgs": {"1": {"enable": 1, "rtpi": 1,
                            "luns": {"0": {"backstore": "iblock_0/vg1", "alias": "3cdfad2095",
-                                          "group": "default_tg_pt_gp"}}}}}}},
+                                          "group": "default_tg_pt_gp"}},
+                           "portals": ["192.168.122.51:3260", "[fd00::51]:3260"]}}}}},
       "faults": [...]
     }
 
 ``access_type`` is the value written to alua_access_type (0 none, 1 implicit,
-2 explicit, 3 both); ``tg_pt_gp_id`` null means never set.
+2 explicit, 3 both); ``tg_pt_gp_id`` null means never set.  ``portals`` are
+the TPG's network portals (``tpgt_N/np/<name>``) in creation order; a config
+entry is checked like a mkdir (a refused one stops the emulator from starting).
+A write-log entry of a refused np mkdir also has ``dmesg``: what the kernel logs.
 """
 from __future__ import annotations
 
@@ -110,6 +119,12 @@ INQUIRY_VPD_SERIAL_LEN = 254
 #: configfs directory name -> the fabric's name in "members" (tfo->fabric_name)
 FABRIC_NAMES = {"iscsi": "iSCSI", "loopback": "loopback", "qla2xxx": "qla2xxx", "srpt": "srpt",
                 "tcm_fc": "fc", "vhost": "vhost", "xen-pvscsi": "xen-pvscsi"}
+# iscsi_target_configfs.c, include/linux/inet.h, include/uapi/linux/limits.h
+MAX_PORTAL_LEN = 256
+INET_ADDRSTRLEN, INET6_ADDRSTRLEN = 16, 48
+NAME_MAX = 255
+AF_INET, AF_INET6 = 2, 10
+DEFAULT_INTERFACES = {"lo": 1, "eth0": 2}
 SUPPORT_ATTRS = (("alua_support_transitioning", ALUA_T_SUP), ("alua_support_offline", ALUA_O_SUP),
                  ("alua_support_unavailable", ALUA_U_SUP), ("alua_support_standby", ALUA_S_SUP),
                  ("alua_support_active_nonoptimized", ALUA_AN_SUP),
@@ -171,8 +186,27 @@ class Tpg:
     enabled: int = 0
     rtpi: int = 0
     luns: dict[int, Lun] = field(default_factory=dict)
+    portals: dict[str, Portal] = field(default_factory=dict)  # tpg_gnp_list, in creation order
     dir: Directory | None = None
     lun_dir: Directory | None = None
+    np_dir: Directory | None = None
+
+
+@dataclass
+class Portal:
+    """One iSCSI network portal (struct iscsi_tpg_np): the directory's name and the socket address it bound."""
+
+    tpg: Tpg
+    name: str
+    family: int
+    address: bytes
+    port: int
+    scope: int = 0
+    dir: Directory | None = None
+
+    def same_socket(self, family: int, address: bytes, port: int) -> bool:
+        """iscsit_check_np_match(): same address and port (and transport: TCP here)."""
+        return (self.family, self.address, self.port) == (family, address, port)
 
 
 @dataclass
@@ -206,6 +240,210 @@ def zero_or_one(data: bytes) -> int:
     return value
 
 
+# --- network portal names: lio_target_call_addnptotpg() and net/core/utils.c ---------------
+
+class PortalRefused(Exception):
+    """fabric_make_np() failed: what the kernel logs (target_fabric_make_np() returns EINVAL for all)."""
+
+    def __init__(self, dmesg: str) -> None:
+        super().__init__(dmesg)
+        self.dmesg = dmesg
+
+
+# net/core/utils.c: xdigit2bin() classes
+IN6PTON_XDIGIT, IN6PTON_DIGIT = 0x00010000, 0x00020000
+IN6PTON_COLON_MASK, IN6PTON_COLON_1, IN6PTON_COLON_2, IN6PTON_COLON_1_2 = 0x00700000, 0x00100000, 0x00200000, 0x00400000
+IN6PTON_DOT, IN6PTON_DELIM, IN6PTON_NULL, IN6PTON_UNKNOWN = 0x00800000, 0x10000000, 0x20000000, 0x40000000
+
+
+def _xdigit2bin(c: int, delim: int) -> int:
+    if c == delim or c == 0:
+        return IN6PTON_DELIM
+    if c == ord(":"):
+        return IN6PTON_COLON_MASK
+    if c == ord("."):
+        return IN6PTON_DOT
+    char = chr(c)
+    if char in "0123456789abcdefABCDEF":
+        val = int(char, 16)
+        return val | IN6PTON_XDIGIT | (IN6PTON_DIGIT if val < 10 else 0)
+    if delim == -1:
+        return IN6PTON_DELIM
+    return IN6PTON_UNKNOWN
+
+
+def in4_pton(src: bytes, delim: int) -> tuple[bytes | None, int]:
+    """The kernel's in4_pton(): (4 bytes or None, index where parsing stopped).
+
+    Each octet is decimal up to 255, leading zeros allowed ("098" is 98); a
+    colon ends the address like the delimiter does.
+    """
+    s, srclen, w, out = 0, len(src), 0, bytearray()
+    while True:
+        c = _xdigit2bin(src[s] if srclen > 0 else 0, delim)
+        if not c & (IN6PTON_DIGIT | IN6PTON_DOT | IN6PTON_DELIM | IN6PTON_COLON_MASK):
+            return None, s
+        if c & (IN6PTON_DOT | IN6PTON_DELIM | IN6PTON_COLON_MASK):
+            if w == 0:
+                return None, s
+            out.append(w & 0xFF)
+            w = 0
+            if c & (IN6PTON_DELIM | IN6PTON_COLON_MASK):
+                if len(out) != 4:
+                    return None, s
+                break
+        else:
+            w = (w * 10 + c) & 0xFFFFFFFF  # the digit classes ride along in the high bits
+            if (w & 0xFFFF) > 255:
+                return None, s
+        if len(out) >= 4:
+            return None, s
+        s += 1
+        srclen -= 1
+    return bytes(out), s
+
+
+def in6_pton(src: bytes, delim: int) -> tuple[bytes | None, int]:
+    """The kernel's in6_pton() state machine: (16 bytes or None, index where parsing stopped)."""
+    dbuf = bytearray(16)
+    d, dc, tok = 0, -1, -1
+    state = IN6PTON_COLON_1_2 | IN6PTON_XDIGIT | IN6PTON_NULL
+    w, s, srclen = 0, 0, len(src)
+    while True:
+        c = _xdigit2bin(src[s] if srclen > 0 else 0, delim)
+        if not c & state:
+            return None, s
+        if c & (IN6PTON_DELIM | IN6PTON_COLON_MASK):
+            if not state & IN6PTON_NULL:  # one 16-bit word done
+                dbuf[d], dbuf[d + 1] = (w >> 8) & 0xFF, w & 0xFF
+                d += 2
+            w = 0
+            if c & IN6PTON_DELIM:
+                break
+            colon = state & IN6PTON_COLON_MASK
+            if colon == IN6PTON_COLON_2:
+                dc = d
+                state = IN6PTON_XDIGIT | IN6PTON_DELIM
+                if dc >= 16:
+                    state |= IN6PTON_NULL
+            elif colon == IN6PTON_COLON_1 | IN6PTON_COLON_1_2:
+                state = IN6PTON_XDIGIT | IN6PTON_COLON_2
+            elif colon == IN6PTON_COLON_1:
+                state = IN6PTON_XDIGIT
+            elif colon == IN6PTON_COLON_1_2:
+                state = IN6PTON_COLON_2
+            else:
+                state = 0
+            tok = s + 1
+        elif c & IN6PTON_DOT:
+            start = tok if tok >= 0 else s
+            v4, end = in4_pton(src[start:], delim)
+            s = start + end
+            if v4 is None:
+                return None, s
+            dbuf[d:d + 4] = v4
+            d += 4
+            break
+        else:
+            w = (w << 4) | (0xFF & c)
+            state = IN6PTON_COLON_1 | IN6PTON_DELIM
+            if not w & 0xF000:
+                state |= IN6PTON_XDIGIT
+            if dc < 0 and d + 2 < 16:
+                state |= IN6PTON_COLON_1_2
+                state &= ~IN6PTON_DELIM
+            if d + 2 >= 16:
+                state &= ~(IN6PTON_COLON_1 | IN6PTON_COLON_1_2)
+        if (dc >= 0 and d + 4 < 16) or d + 4 == 16:
+            state |= IN6PTON_DOT
+        if d >= 16:
+            state &= ~(IN6PTON_XDIGIT | IN6PTON_COLON_MASK)
+        s += 1
+        srclen -= 1
+    if dc < 0:
+        return bytes(dbuf), s
+    dst = bytearray(16)
+    i, d = 15, d - 1
+    while d >= dc:
+        dst[i] = dbuf[d]
+        i, d = i - 1, d - 1
+    while i >= dc:
+        dst[i] = 0
+        i -= 1
+    while i >= 0:
+        dst[i] = dbuf[d]
+        i, d = i - 1, d - 1
+    return bytes(dst), s
+
+
+def is_link_local6(address: bytes) -> bool:
+    return address[0] == 0xFE and address[1] & 0xC0 == 0x80
+
+
+def inet_pton_with_scope(ip: bytes, port: bytes, interfaces: dict[str, int]) -> tuple[int, bytes, int, int] | None:
+    """AF_UNSPEC: IPv4 first, then IPv6 with an optional %scope; None where the kernel returns -EINVAL."""
+    try:
+        port_num = kstrtou16(port)
+    except FuseError:
+        return None
+    if len(ip) <= INET_ADDRSTRLEN:
+        v4, _ = in4_pton(ip, ord("\n"))
+        if v4 is not None:
+            return AF_INET, v4, port_num, 0
+    if len(ip) > INET6_ADDRSTRLEN:
+        return None
+    v6, end = in6_pton(ip, ord("%"))
+    if v6 is None:
+        return None
+    scope = 0
+    if is_link_local6(v6) and end != len(ip) and ip[end:end + 1] == b"%":
+        scope_id = ip[end + 1:][:15].decode("utf-8", "surrogateescape")
+        if scope_id in interfaces:  # dev_get_by_name()
+            scope = interfaces[scope_id]
+        else:
+            try:
+                scope = kstrtoul(scope_id.encode("utf-8", "surrogateescape"))
+            except FuseError:
+                return None
+            if scope > 0xFFFFFFFF:
+                return None
+    return AF_INET6, v6, port_num, scope
+
+
+def parse_portal(name: str, interfaces: dict[str, int]) -> tuple[int, bytes, int, int]:
+    """lio_target_call_addnptotpg() up to the address: (family, address, port, scope) or PortalRefused."""
+    raw = name.encode("utf-8", "surrogateescape")
+    if len(raw) > MAX_PORTAL_LEN:
+        raise PortalRefused(f"strlen(name): {len(raw)} exceeds MAX_PORTAL_LEN: {MAX_PORTAL_LEN}")
+    bracket = raw.find(b"[")
+    if bracket >= 0:
+        close = raw.find(b"]", bracket)
+        if close < 0:
+            raise PortalRefused('Unable to locate trailing "]" in IPv6 iSCSI network portal address')
+        ip = raw[bracket + 1:close]
+        colon = raw.find(b":", close + 1)  # what lies between "]" and ":" is skipped
+        if colon < 0:
+            raise PortalRefused('Unable to locate ":port" in IPv6 iSCSI network portal address')
+    else:
+        colon = raw.find(b":")
+        if colon < 0:
+            raise PortalRefused('Unable to locate ":port" in IPv4 iSCSI network portal address')
+        ip = raw[:colon]
+    parsed = inet_pton_with_scope(ip, raw[colon + 1:], interfaces)
+    if parsed is None:
+        raise PortalRefused(f"malformed ip/port passed: {name}")
+    return parsed
+
+
+def show_address(family: int, address: bytes) -> str:
+    """%pISc"""
+    if family == AF_INET:
+        return ".".join(str(b) for b in address)
+    import ipaddress
+
+    return str(ipaddress.IPv6Address(address))
+
+
 class LioConfigfs:
     """The emulated target core: state, its configfs tree, faults and the write log."""
 
@@ -216,6 +454,7 @@ class LioConfigfs:
         self.lock = self.server.lock
         self.kernel = str(config.get("kernel", "6.1.0"))
         self.has_rtpi = bool(config.get("rtpi", False))
+        self.interfaces = {str(k): int(v) for k, v in (config.get("interfaces") or DEFAULT_INTERFACES).items()}
         self.backstores: dict[str, Backstore] = {}
         self.tpgs: dict[tuple[str, str, int], Tpg] = {}
         self.faults: dict[str, Fault] = {}
@@ -228,9 +467,13 @@ class LioConfigfs:
 
     # -- write log and faults ---------------------------------------------------
 
-    def _log(self, op: str, path: str, data: bytes, err: int, pid: int | None, by: str) -> None:
+    def _log(self, op: str, path: str, data: bytes, err: int, pid: int | None, by: str,
+             dmesg: str = "") -> None:
         entry = {"ts": time.time_ns(), "op": op, "path": path, "data": data.decode("utf-8", "replace"),
                  "result": "ok" if err == 0 else errname(err), "pid": pid, "by": by}
+        if dmesg:
+            entry["dmesg"] = dmesg
+            log.info("kernel: %s", dmesg)
         self._writes.write(json.dumps(entry) + "\n")
         self._writes.flush()
 
@@ -436,8 +679,11 @@ class LioConfigfs:
         assert dev.alua_dir is not None
         path = f"{dev.alua_dir.rel_path()}/{name}"
         group = self._group_named(dev, name)
+        fault = self._fault_for(path, "rmdir")
         err = 0
-        if group is None:
+        if fault is not None and fault.kind != "hang":
+            err = fault.errno_value()
+        elif group is None:
             err = errno.ENOENT
         elif name == DEFAULT_GROUP:
             err = errno.EPERM  # a default group of the device
@@ -570,7 +816,112 @@ class LioConfigfs:
         tpg.lun_dir = tdir.subdir("lun")
         for sub in ("acls", "np", "attrib", "param", "auth"):
             tdir.subdir(sub)
+        np_dir = tdir.get("np")
+        assert isinstance(np_dir, Directory)
+        tpg.np_dir = np_dir
+        np_dir.on_mkdir = lambda ctx, name: self._mkdir_portal(ctx, tpg, name)
+        np_dir.on_rmdir = lambda ctx, name: self._rmdir_portal(ctx, tpg, name)
         return tpg
+
+    def remove_target(self, fabric: str, wwn: str) -> None:
+        """The admin (or iSCSITarget stop) deletes a target: LUNs, portals, TPGs, then the WWN."""
+        tags = [tag for (f, w, tag) in self.tpgs if (f, w) == (fabric, wwn)]
+        if not tags:
+            raise KeyError(f"no target {fabric}/{wwn}")
+        for tag in tags:
+            tpg = self.tpgs.pop((fabric, wwn, tag))
+            for index in list(tpg.luns):
+                self.remove_lun(tpg, index)
+            for portal in list(tpg.portals.values()):
+                self.remove_portal(portal)
+        fdir = self.target_dir.get(fabric)
+        assert isinstance(fdir, Directory)
+        fdir.remove(wwn)
+
+    # -- network portals (iSCSI) ------------------------------------------------------
+
+    def _new_portal(self, tpg: Tpg, name: str) -> Portal:
+        """lio_target_call_addnptotpg() and iscsit_tpg_add_network_portal(); PortalRefused if the kernel says no."""
+        family, address, port, scope = parse_portal(name, self.interfaces)
+        for other in self.tpgs.values():  # iscsit_tpg_check_network_portal(): every TPG of this target
+            if (other.fabric, other.wwn) != (tpg.fabric, tpg.wwn):
+                continue
+            if any(p.same_socket(family, address, port) for p in other.portals.values()):
+                raise PortalRefused(f"Network Portal: {show_address(family, address)} already exists on a "
+                                    f"different TPG on {tpg.wwn}")
+        # iscsit_setup_np(): IP_FREEBIND, so any address binds; an IPv6 link-local one needs an interface.
+        if family == AF_INET6 and is_link_local6(address):
+            if scope == 0:
+                raise PortalRefused(f"kernel_bind() failed: {-errno.EINVAL}")
+            if scope not in self.interfaces.values():
+                raise PortalRefused(f"kernel_bind() failed: {-errno.ENODEV}")
+        portal = Portal(tpg, name, family, address, port, scope)
+        assert tpg.np_dir is not None
+        pdir = Directory(name)
+        portal.dir = pdir
+        for driver in ("iser", "cxgbit"):  # lio_target_portal_attrs
+            self._attr(pdir, driver, lambda: "0\n", self._store_np_driver)
+        tpg.np_dir.add(pdir)
+        tpg.portals[name] = portal
+        return portal
+
+    @staticmethod
+    def _store_np_driver(data: bytes) -> None:
+        value = kstrtoul(data)
+        if value > 0xFFFFFFFF:
+            raise FuseError(errno.ERANGE)
+        if value > 1:
+            raise FuseError(errno.EINVAL)  # "Illegal value for tpg_enable"
+        if value == 1:
+            raise FuseError(errno.ENODEV)  # stand-in: no iSER or Chelsio hardware behind this emulator
+
+    def _mkdir_portal(self, ctx: RequestContext, tpg: Tpg, name: str) -> Directory:
+        assert tpg.np_dir is not None
+        path = f"{tpg.np_dir.rel_path()}/{name}"
+        if len(name.encode("utf-8", "surrogateescape")) > NAME_MAX:
+            raise FuseError(errno.ENAMETOOLONG)  # configfs_lookup(), before any mkdir reaches LIO
+        fault = self._fault_for(path, "mkdir")
+        err, dmesg = 0, ""
+        portal = None
+        if fault is not None and fault.kind != "hang":
+            err = fault.errno_value()
+        elif tpg.np_dir.get(name) is not None:
+            err = errno.EEXIST
+        elif tpg.fabric != "iscsi":
+            err, dmesg = errno.ENOSYS, "tf->tf_ops.fabric_make_np is NULL"
+        else:
+            try:
+                portal = self._new_portal(tpg, name)
+            except PortalRefused as refused:
+                err, dmesg = errno.EINVAL, refused.dmesg  # target_fabric_make_np(): any failure is EINVAL
+        self._log("mkdir", path, b"", err, ctx.pid, "fuse", dmesg)
+        if err:
+            raise FuseError(err)
+        assert portal is not None and portal.dir is not None
+        return portal.dir
+
+    def _rmdir_portal(self, ctx: RequestContext, tpg: Tpg, name: str) -> None:
+        assert tpg.np_dir is not None
+        path = f"{tpg.np_dir.rel_path()}/{name}"
+        fault = self._fault_for(path, "rmdir")
+        portal = tpg.portals.get(name)
+        err = 0
+        if fault is not None and fault.kind != "hang":
+            err = fault.errno_value()
+        elif portal is None:
+            err = errno.ENOENT
+        self._log("rmdir", path, b"", err, ctx.pid, "fuse")
+        if err:
+            raise FuseError(err)
+        assert portal is not None
+        self.remove_portal(portal)
+
+    def remove_portal(self, portal: Portal) -> None:
+        """iscsit_tpg_del_network_portal(): no new logins there; sessions that exist stay (none emulated)."""
+        tpg = portal.tpg
+        del tpg.portals[portal.name]
+        assert tpg.np_dir is not None
+        tpg.np_dir.remove(portal.name)
 
     @staticmethod
     def _store_tpg_enable(tpg: Tpg, data: bytes) -> None:
@@ -694,6 +1045,15 @@ class LioConfigfs:
                 for tag, pattrs in ((tattrs or {}).get("tpgs") or {}).items():
                     pattrs = dict(pattrs or {})
                     tpg = self.add_tpg(fabric, wwn, int(tag), int(pattrs.get("enable", 1)), pattrs.get("rtpi"))
+                    for name in pattrs.get("portals") or []:
+                        if tpg.fabric != "iscsi":
+                            raise ValueError(f"portal {name!r}: fabric {fabric} has no network portals")
+                        if name in tpg.portals:
+                            raise ValueError(f"portal {name!r} twice in {wwn}/tpgt_{tag}")
+                        try:
+                            self._new_portal(tpg, str(name))
+                        except PortalRefused as refused:
+                            raise ValueError(f"portal {name!r} in {wwn}/tpgt_{tag}: {refused.dmesg}") from None
                     for index, lattrs in (pattrs.get("luns") or {}).items():
                         lattrs = dict(lattrs or {})
                         self.add_lun(tpg, int(index), lattrs.get("backstore"), str(lattrs.get("alias", "")),
@@ -735,9 +1095,10 @@ class LioConfigfs:
                 luns = {str(i): {"backstore": lun.backstore.key if lun.backstore else None, "alias": lun.alias,
                                  "group": lun.group.name if lun.group else None}
                         for i, lun in sorted(tpg.luns.items())}
-                entry = {"enable": tpg.enabled, "rtpi": tpg.rtpi, "luns": luns}
+                entry = {"enable": tpg.enabled, "rtpi": tpg.rtpi, "luns": luns, "portals": list(tpg.portals)}
                 targets.setdefault(fabric, {}).setdefault(wwn, {"tpgs": {}})["tpgs"][str(tag)] = entry
-            return {"kernel": self.kernel, "rtpi": self.has_rtpi, "backstores": backstores, "targets": targets,
+            return {"kernel": self.kernel, "rtpi": self.has_rtpi, "interfaces": dict(self.interfaces),
+                    "backstores": backstores, "targets": targets,
                     "faults": [f.as_json() for f in self.faults.values()]}
 
     # -- control operations -----------------------------------------------------------
@@ -746,12 +1107,12 @@ class LioConfigfs:
         path = str(spec["path"]).strip("/")
         kind = str(spec.get("kind", "eio")).lower()
         on = str(spec.get("on", "write"))
-        if on not in ("read", "write", "both", "mkdir"):
-            raise ValueError("on must be read, write, both or mkdir")
+        if on not in ("read", "write", "both", "mkdir", "rmdir"):
+            raise ValueError("on must be read, write, both, mkdir or rmdir")
         if kind != "hang" and not hasattr(errno, kind.upper()):
             raise ValueError(f"unknown fault kind {kind!r}")
-        if kind == "hang" and on == "mkdir":
-            raise ValueError("a mkdir cannot hang here (it is served on the request loop)")
+        if kind == "hang" and on in ("mkdir", "rmdir"):
+            raise ValueError(f"a {on} cannot hang here (it is served on the request loop)")
         seconds = spec.get("seconds")
         with self.lock:
             old = self.faults.get(path)
@@ -780,12 +1141,16 @@ class LioConfigfs:
         return control_reply(self, request, self._own_op)
 
     def _own_op(self, op: Any, request: dict[str, Any]) -> dict[str, Any] | None:
-        if op != "remove_lun":
-            return None
-        with self.lock:
-            key = (str(request.get("fabric", "iscsi")), str(request["target"]), int(request.get("tpgt", 1)))
-            self.remove_lun(self.tpgs[key], int(request.get("lun", 0)))
-        return {"ok": True}
+        if op == "remove_lun":
+            with self.lock:
+                key = (str(request.get("fabric", "iscsi")), str(request["target"]), int(request.get("tpgt", 1)))
+                self.remove_lun(self.tpgs[key], int(request.get("lun", 0)))
+            return {"ok": True}
+        if op == "remove_target":
+            with self.lock:
+                self.remove_target(str(request.get("fabric", "iscsi")), str(request["target"]))
+            return {"ok": True}
+        return None
 
 
 # --- main ------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from .lio_client import LioEmulator
+from .lio_client import EmulatorError, LioEmulator
 from .lio_fixtures import lio_emulator  # noqa: F401  (pytest fixture)
 from .test_scst_emulator import _REASON
 
@@ -246,3 +246,166 @@ def test_backdoor_and_lun_removal(em: LioEmulator) -> None:
     assert em.dump()["backstores"]["iblock_0/vg1"]["alua"]["n1"]["members"] == []
     assert not os.path.exists(em.path(LUN))
     assert write_errno(em, "target/core/iblock_0/vg1/wwn/vpd_unit_serial", "now-free\n") == 0
+
+
+# -- network portals (tpgt_N/np) -----------------------------------------------------------
+
+NP = f"target/iscsi/{WWN}/tpgt_1/np"
+
+
+def np_mkdirs(em: LioEmulator) -> list[tuple[str, str, str]]:
+    """(name, result, dmesg) of every np mkdir that reached the emulated kernel."""
+    return [(w["path"].rsplit("/", 1)[1], w["result"], w.get("dmesg", "")) for w in em.writes()
+            if w["op"] == "mkdir" and w["path"].startswith(f"{NP}/")]
+
+
+def test_mkdir_in_np_creates_a_portal_with_its_two_driver_attributes(em: LioEmulator) -> None:
+    assert em.portals(WWN) == []
+    assert sh_ok(em, f"ls {NP}") == ""
+    sh_ok(em, f"mkdir {NP}/192.168.122.98:3260")
+    out = sh_ok(em, f"ls {NP}; ls -l {NP}/192.168.122.98:3260; cat {NP}/192.168.122.98:3260/iser "
+                    f"{NP}/192.168.122.98:3260/cxgbit")
+    assert out.startswith("192.168.122.98:3260\n")
+    assert out.count("-rw-r--r--") == 2 and " cxgbit\n" in out and " iser\n" in out
+    assert out.endswith("0\n0\n"), "no iSER, no Chelsio offload"
+    assert em.portals(WWN) == ["192.168.122.98:3260"]
+    assert np_mkdirs(em) == [("192.168.122.98:3260", "ok", "")]
+
+
+@pytest.mark.parametrize(("name", "dmesg"), [
+    # measured on Linux 6.1 (UML), 2026-11-25: errno EINVAL and these kernel messages
+    ("bogus", 'Unable to locate ":port" in IPv4 iSCSI network portal address'),
+    ("192.168.122.98:99999", "malformed ip/port passed: 192.168.122.98:99999"),
+    ("[fe80::1", 'Unable to locate trailing "]" in IPv6 iSCSI network portal address'),
+    ("[fe80::1]:3260", "kernel_bind() failed: -22"),
+    # from the source (lio_target_call_addnptotpg, inet_pton_with_scope, in4_pton, in6_pton)
+    ("[fd00::1]", 'Unable to locate ":port" in IPv6 iSCSI network portal address'),
+    ("192.168.122.98", 'Unable to locate ":port" in IPv4 iSCSI network portal address'),
+    ("1.2.3:3260", "malformed ip/port passed: 1.2.3:3260"),
+    ("256.1.1.1:3260", "malformed ip/port passed: 256.1.1.1:3260"),
+    ("1.2.3.4:", "malformed ip/port passed: 1.2.3.4:"),
+    ("1.2.3.4:3260x", "malformed ip/port passed: 1.2.3.4:3260x"),
+    ("1.2.3.4:09", "malformed ip/port passed: 1.2.3.4:09"),
+    ("[zz::1]:3260", "malformed ip/port passed: [zz::1]:3260"),
+    ("[1::2::3]:3260", "malformed ip/port passed: [1::2::3]:3260"),
+    ("fd00::1:3260", "malformed ip/port passed: fd00::1:3260"),
+    ("[fe80::1%nosuch]:3260", "malformed ip/port passed: [fe80::1%nosuch]:3260"),
+    ("[fe80::1%9]:3260", "kernel_bind() failed: -19"),
+])
+def test_a_bad_portal_name_is_einval_with_the_kernel_s_reason(em: LioEmulator, name: str, dmesg: str) -> None:
+    assert mkdir_errno(em, f"{NP}/{name}") == errno.EINVAL, "target_fabric_make_np() turns every failure into EINVAL"
+    assert em.portals(WWN) == [] and not os.path.exists(em.path(f"{NP}/{name}"))
+    assert np_mkdirs(em) == [(name, "EINVAL", dmesg)]
+
+
+@pytest.mark.parametrize(("name", "why"), [
+    ("10.9.9.9:3260", "an address this node does not have: LIO binds with IP_FREEBIND (measured)"),
+    ("192.168.122.98:0", "port 0 (measured)"),
+    ("0.0.0.0:3261", "the wildcard address (measured)"),
+    ("192.168.122.98:03260", "kstrtou16 base 0: octal 03260, port 1712 (measured: accepted)"),
+    ("192.168.122.98:0xcbc", "hex port"),
+    ("[fd00::98]:3260", "IPv6"),
+    ("[::]:3260", "the IPv6 wildcard"),
+    ("[fe80::1%eth0]:3260", "link-local with an interface scope"),
+    ("[fe80::1%2]:3260", "link-local with an interface index"),
+    ("[1.2.3.4]:3260", "IPv4 in brackets: AF_UNSPEC tries IPv4 first"),
+])
+def test_portal_names_lio_accepts(em: LioEmulator, name: str, why: str) -> None:
+    assert mkdir_errno(em, f"{NP}/{name}") == 0, why
+    assert em.portals(WWN) == [name], "the directory keeps the name as given"
+
+
+def test_one_socket_address_once_per_target_whatever_its_spelling(lio_emulator) -> None:  # noqa: F811
+    """The lab's EINVAL for 192.168.122.098:3260: in4_pton reads 098 as 98, an address the TPG had."""
+    config = {**BASE, "targets": {"iscsi": {WWN: {"tpgs": {"1": {"portals": ["192.168.122.98:3260"]},
+                                                           "2": {"enable": 0}}}}}}
+    em = lio_emulator(config, name="lio")
+    reason = f"Network Portal: 192.168.122.98 already exists on a different TPG on {WWN}"
+    assert mkdir_errno(em, f"{NP}/192.168.122.098:3260") == errno.EINVAL
+    assert mkdir_errno(em, f"{NP}/192.168.122.98:0xcbc") == errno.EINVAL
+    assert mkdir_errno(em, f"target/iscsi/{WWN}/tpgt_2/np/192.168.122.98:3260") == errno.EINVAL, "any TPG"
+    assert np_mkdirs(em) == [("192.168.122.098:3260", "EINVAL", reason), ("192.168.122.98:0xcbc", "EINVAL", reason)]
+    assert mkdir_errno(em, f"{NP}/192.168.122.98:3261") == 0, "another port"
+    assert mkdir_errno(em, f"{NP}/[::ffff:192.168.122.98]:3260") == 0, "another family"
+    assert em.portals(WWN) == ["192.168.122.98:3260", "192.168.122.98:3261", "[::ffff:192.168.122.98]:3260"]
+
+
+def test_an_existing_name_is_eexist_from_the_vfs_and_a_long_one_enametoolong(em: LioEmulator) -> None:
+    sh_ok(em, f"mkdir {NP}/192.168.122.98:3260")
+    assert mkdir_errno(em, f"{NP}/192.168.122.98:3260") == errno.EEXIST
+    long_name = "1" * 250 + ".1.1.1:3260"
+    assert mkdir_errno(em, f"{NP}/{long_name}") == errno.ENAMETOOLONG, "configfs_lookup: > NAME_MAX"
+    assert np_mkdirs(em) == [("192.168.122.98:3260", "ok", "")], "neither reached LIO"
+    assert em.portals(WWN) == ["192.168.122.98:3260"]
+
+
+def test_rmdir_removes_a_portal_and_a_missing_one_is_enoent(em: LioEmulator) -> None:
+    sh_ok(em, f"mkdir {NP}/192.168.122.98:3260 {NP}/192.168.152.98:3260")
+    sh_ok(em, f"rmdir {NP}/192.168.122.98:3260")
+    assert em.portals(WWN) == ["192.168.152.98:3260"]
+    assert sh_ok(em, f"ls {NP}") == "192.168.152.98:3260\n"
+    try:
+        os.rmdir(em.path(f"{NP}/192.168.122.98:3260"))
+        err = 0
+    except OSError as exc:
+        err = exc.errno
+    assert err == errno.ENOENT
+    assert em.sh(f"rmdir /sys/kernel/config/{NP}").returncode != 0, "np itself is a default group"
+    ops = [(w["op"], w["path"].removeprefix(f"{NP}/"), w["result"]) for w in em.writes()]
+    assert ops == [("mkdir", "192.168.122.98:3260", "ok"), ("mkdir", "192.168.152.98:3260", "ok"),
+                   ("rmdir", "192.168.122.98:3260", "ok")], "ENOENT comes from the lookup, not from LIO"
+    sh_ok(em, f"mkdir {NP}/192.168.122.98:3260")
+    assert em.portals(WWN) == ["192.168.152.98:3260", "192.168.122.98:3260"], "the address is free again"
+
+
+def test_the_driver_attributes_accept_0_only(em: LioEmulator) -> None:
+    sh_ok(em, f"mkdir {NP}/192.168.122.98:3260")
+    iser = f"{NP}/192.168.122.98:3260/iser"
+    assert write_errno(em, iser, "0\n") == 0
+    assert write_errno(em, iser, "2\n") == errno.EINVAL
+    assert write_errno(em, iser, "x\n") == errno.EINVAL
+    assert write_errno(em, iser, "1\n") == errno.ENODEV, "no iSER hardware here"
+    assert em.read(iser) == "0\n"
+
+
+def test_np_faults_and_other_fabrics(lio_emulator) -> None:  # noqa: F811
+    config = {**BASE, "targets": {**BASE["targets"], "loopback": {"naa.5001405aaaaaaaaa": {"tpgs": {"1": {}}}}}}
+    em = lio_emulator(config, name="lio")
+    em.fault(f"{NP}/192.168.122.98:3260", kind="enomem", on="mkdir")
+    assert mkdir_errno(em, f"{NP}/192.168.122.98:3260") == errno.ENOMEM
+    assert em.portals(WWN) == []
+    em.clear_faults()
+    sh_ok(em, f"mkdir {NP}/192.168.122.98:3260")
+    em.fault(f"{NP}/192.168.122.98:3260", kind="ebusy", on="rmdir")
+    assert em.sh(f"rmdir /sys/kernel/config/{NP}/192.168.122.98:3260").returncode != 0
+    assert em.portals(WWN) == ["192.168.122.98:3260"], "a failed rmdir changes nothing"
+    em.clear_faults()
+    sh_ok(em, f"rmdir {NP}/192.168.122.98:3260")
+    loop_np = "target/loopback/naa.5001405aaaaaaaaa/tpgt_1/np"
+    assert mkdir_errno(em, f"{loop_np}/192.168.122.98:3260") == errno.ENOSYS, "only iSCSI has network portals"
+    log = [(w["op"], w["path"], w["result"]) for w in em.writes()]
+    assert log == [("mkdir", f"{NP}/192.168.122.98:3260", "ENOMEM"), ("mkdir", f"{NP}/192.168.122.98:3260", "ok"),
+                   ("rmdir", f"{NP}/192.168.122.98:3260", "EBUSY"), ("rmdir", f"{NP}/192.168.122.98:3260", "ok"),
+                   ("mkdir", f"{loop_np}/192.168.122.98:3260", "ENOSYS")]
+
+
+def test_portals_in_a_saved_config_and_removing_a_target(lio_emulator) -> None:  # noqa: F811
+    config = {**BASE, "targets": {"iscsi": {WWN: {"tpgs": {"1": {
+        "luns": BASE["targets"]["iscsi"][WWN]["tpgs"]["1"]["luns"],
+        "portals": ["192.168.122.98:3260", "[fd00::98]:3260"]}}}}}}
+    em = lio_emulator(config, name="lio")
+    assert em.portals(WWN) == ["192.168.122.98:3260", "[fd00::98]:3260"]
+    assert sh_ok(em, f"ls {NP}").split() == sorted(["192.168.122.98:3260", "[fd00::98]:3260"])
+    assert em.writes() == [], "a config is not a write"
+    em.remove_target(WWN)
+    assert em.portals(WWN) == [] and WWN not in em.dump()["targets"].get("iscsi", {})
+    assert not os.path.exists(em.path(f"target/iscsi/{WWN}"))
+    assert em.read(f"{ALUA}/default_tg_pt_gp/members") == "", "its LUNs went with it"
+
+
+@pytest.mark.parametrize("portals", [["bogus"], ["[fe80::1]:3260"], ["1.1.1.1:3260", "1.1.1.1:3260"],
+                                     ["1.1.1.1:3260", "1.1.1.01:3260"]])
+def test_a_config_with_a_portal_lio_refuses_does_not_start(lio_emulator, portals) -> None:  # noqa: F811
+    config = {**BASE, "targets": {"iscsi": {WWN: {"tpgs": {"1": {"portals": portals}}}}}}
+    with pytest.raises(EmulatorError, match="portal"):
+        lio_emulator(config, name="lio")

@@ -1,10 +1,10 @@
-"""ocf:alua:lio's 'portals': only names LIO would make into the intended np directory pass."""
+"""ocf:alua:lio's 'portals' and 'devices': only names LIO would make into the intended directory pass."""
 
 from __future__ import annotations
 
 import pytest
 
-from alua.lio import check_portal, parse_portals
+from alua.lio import check_portal, parse_devices, parse_portals
 
 
 @pytest.mark.parametrize("portal", ["192.168.122.99:3260", "0.0.0.0:3260", "10.0.0.1:1", "[fd00::99]:3260",
@@ -29,10 +29,17 @@ def test_good_portals(portal: str) -> None:
     ("[fd00::99:3260", "not a dotted IPv4 address"),
     ("1.2.3.4:3260/x", "not a number"),
     ("1" * 300 + ":3260", "longer than 255"),
+    ("[fe80::99]:3260", "link-local address .* without a %scope"),
 ])
 def test_bad_portals(portal: str, why: str) -> None:
     with pytest.raises(ValueError, match=why):
         check_portal(portal)
+
+
+def test_link_local_with_scope_and_canonical_forms() -> None:
+    assert check_portal("[fe80::99%eth1]:3260") == "[fe80::99%eth1]:3260"
+    assert check_portal("[fd00:0::99]:3260") == "[fd00::99]:3260"
+    assert check_portal("192.168.122.99:3260") == "192.168.122.99:3260"
 
 
 def test_parse_maps_nodes_to_their_portals_in_order() -> None:
@@ -42,6 +49,7 @@ def test_parse_maps_nodes_to_their_portals_in_order() -> None:
 
 @pytest.mark.parametrize(("raw", "why"), [
     ("hpms01=1.2.3.4:3260,1.2.3.4:3260", "twice"),
+    ("hpms01=[fd00::99]:3260,[fd00:0::99]:3260", "twice \\(also spelled '\\[fd00::99\\]:3260'\\)"),
     ("hpms01=1.2.3.4:3260 hpms01=1.2.3.5:3260", "names node hpms01 twice"),
     ("hpms01=", "is not ADDRESS:PORT"),
     ("hpms01=1.2.3.4:3260,", "is not ADDRESS:PORT"),
@@ -51,3 +59,20 @@ def test_parse_maps_nodes_to_their_portals_in_order() -> None:
 def test_parse_refuses(raw: str, why: str) -> None:
     with pytest.raises(ValueError, match=why):
         parse_portals(raw)
+
+
+def test_devices_with_any_hba() -> None:
+    (dev,) = parse_devices("*/p_lu_vg1=509f7d73")
+    assert (dev.hba, dev.name, dev.serial) == ("*", "p_lu_vg1", "509f7d73")
+
+
+@pytest.mark.parametrize(("raw", "why"), [
+    ("*/p_lu_vg1=1 iblock_0/p_lu_vg1=1", "twice"),
+    ("iblock_0/p_lu_vg1=1 */p_lu_vg1=1", "twice"),
+    ("*/*=1", "device name '\\*'"),
+    ("iblock/vg1=1", "LIO names HBAs"),
+    ("**/vg1=1", "HBA '\\*\\*'"),
+])
+def test_devices_refused(raw: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        parse_devices(raw)
