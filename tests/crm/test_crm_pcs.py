@@ -150,7 +150,7 @@ def test_names_come_from_the_variables() -> None:
     for old in ("hpms0", "vg1", "2016-02", "192.168.", "509f7d73", "lun1"):
         assert old not in renamed, old
     assert "'portals=san1=10.0.1.1:3260,10.0.2.1:3260 san2=10.0.1.2:3260'" in renamed
-    assert "devices=iblock_0/p_lu_data=0123abcd " in renamed
+    assert "'devices=*/p_lu_data=0123abcd' " in renamed
     for node, iqn in (("san1", names["TARGET1"]), ("san2", names["TARGET2"])):
         assert f'attribute="#uname" operation="eq" value="{node}"/></rule><nvpair' in renamed
         assert f'name="iqn" value="{iqn}"' in renamed and f'name="target_iqn" value="{iqn}"' in renamed

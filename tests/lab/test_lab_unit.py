@@ -221,7 +221,7 @@ def test_crm_layers_use_the_project_snippets():
     for node in T.STORAGE:
         assert f"{node}={T.NET_A[node]}:3260,{T.NET_B[node]}:3260" in stack
         assert T.IQN[node] in stack
-    assert f"iblock_0/p_lu_vg1={T.SERIAL}" in stack and f"path=/dev/{T.VG}/{T.LV}" in stack
+    assert f"*/p_lu_vg1={T.SERIAL}" in stack and f"path=/dev/{T.VG}/{T.LV}" in stack
     key = "params allow_stonith_disabled=true"
     assert base.count(key) == stack.count(key) == 1
 
