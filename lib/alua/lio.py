@@ -501,20 +501,23 @@ class LioBackend(AluaBackend):
 
     # -- access ----------------------------------------------------------------
 
-    def open_access(self, topology: Topology, *, reassert: bool = False) -> None:
-        """Create the local target's network portals (parameter 'portals'): initiators log in only now."""
+    def _local_portals(self, topology: Topology) -> tuple[tuple[str, ...], tuple[str, ...], str]:
+        """(the local TPG's np directory, the local node's portals, "of <target> tpgt_N")."""
         local = topology.local
         if local is None:
-            return
-        np_dir = self._np(local.target)
-        for portal in self.portals.get(local.node, ()):
+            return (), (), ""
+        return self._np(local.target), self.portals.get(local.node, ()), f"of {local.target} tpgt_{self.tpgt}"
+
+    def open_access(self, topology: Topology, *, reassert: bool = False) -> None:
+        """Create the local target's network portals (parameter 'portals'): initiators log in only now."""
+        np_dir, portals, of = self._local_portals(topology)
+        for portal in portals:
             if self.configfs.is_dir(*np_dir, portal):
                 continue
-            where = f"network portal {portal} of {local.target} tpgt_{self.tpgt}"
             if reassert:
-                self.log.warning(f"{where} is gone; opening it again")
+                self.log.warning(f"network portal {portal} {of} is gone; opening it again")
             else:
-                self.log.info(f"opening {where}")
+                self.log.info(f"opening network portal {portal} {of}")
             # LIO binds with IP_FREEBIND: an address this node does not have is accepted too.
             try:
                 self.configfs.mkdir(*np_dir, portal)
@@ -525,11 +528,8 @@ class LioBackend(AluaBackend):
 
     def close_access(self, topology: Topology) -> None:
         """Remove the local target's network portals named in parameter 'portals'."""
-        local = topology.local
-        if local is None:
-            return
-        np_dir = self._np(local.target)
-        for portal in self.portals.get(local.node, ()):
+        np_dir, portals, of = self._local_portals(topology)
+        for portal in portals:
             if self.configfs.is_dir(*np_dir, portal):
-                self.log.info(f"closing network portal {portal} of {local.target} tpgt_{self.tpgt}")
+                self.log.info(f"closing network portal {portal} {of}")
                 self.configfs.rmdir(*np_dir, portal)
