@@ -42,6 +42,17 @@ def test_monitor_imports_nothing_heavy(agent: str, rsctmp) -> None:
         assert not modules & SYSFS_ONLY_NEVER, sorted(modules & SYSFS_ONLY_NEVER)
 
 
+def test_lio_monitor_with_ipv4_portals_stays_light(rsctmp) -> None:
+    """'portals' is parsed on every monitor: IPv4 portals need no ipaddress (nor re, nor json)."""
+    portals = "hpms01=192.168.122.99:3260,192.168.152.99:3260 hpms02=192.168.122.98:3260"
+    AGENT_CASES["lio"]["valid"]["portals"] = portals  # type: ignore[index]
+    try:
+        modules = monitor_imports("lio", rsctmp)
+    finally:
+        del AGENT_CASES["lio"]["valid"]["portals"]  # type: ignore[attr-defined]
+    assert not modules & (NEVER_ON_MONITOR | SYSFS_ONLY_NEVER | {"ipaddress"}), sorted(modules)
+
+
 @pytest.mark.parametrize("agent", agent_names())
 def test_importing_the_agent_has_no_side_effects(agent: str, tmp_path) -> None:
     """usage touches no file, no syslog, no tool: it must leave no trace."""
