@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import xml.etree.ElementTree as ET
@@ -222,8 +223,9 @@ def test_crm_layers_use_the_project_snippets():
         assert f"{node}={T.NET_A[node]}:3260,{T.NET_B[node]}:3260" in stack
         assert T.IQN[node] in stack
     assert f"*/p_lu_vg1={T.SERIAL}" in stack and f"path=/dev/{T.VG}/{T.LV}" in stack
-    key = "params allow_stonith_disabled=true"
-    assert base.count(key) == stack.count(key) == 1
+    # The lab deploys as crm/README asks for production: fencing on, p_dlm as shipped.
+    assert "allow_stonith_disabled=true \\" not in base + stack and "params allow_stonith" not in base + stack
+    assert "stonith-enabled=true" in base and "stonith:fence_lab" in base
 
 
 # -- report ------------------------------------------------------------------------------------------
@@ -298,11 +300,70 @@ def test_mconsole_request_is_bounded(tmp_path):
     srv.close()
 
 
-def test_lab_override_adds_allow_stonith_disabled_once():
-    text = "primitive p_dlm ocf:alua:dlm \\\n    op start timeout=90s interval=0s\n"
-    out = scenario.lab_overrides(text)
-    assert out == ("primitive p_dlm ocf:alua:dlm \\\n    params allow_stonith_disabled=true \\\n"
-                   "    op start timeout=90s interval=0s\n")
-    assert scenario.lab_overrides("primitive p_x ocf:alua:lio\n") == "primitive p_x ocf:alua:lio\n"
-    with pytest.raises(scenario.StageFailed):
-        scenario.lab_overrides("primitive p_dlm ocf:alua:dlm params args=-s0\n")
+class _FakeInstance:
+    def __init__(self, on: bool) -> None:
+        self.on = on
+        self.kills = 0
+
+    def running(self) -> bool:
+        return self.on
+
+    def kill(self) -> None:
+        self.kills += 1
+        self.on = False
+
+
+class _FakeLab:
+    def __init__(self, share: str) -> None:
+        self.share = share
+        self.instances = {"hpms01": _FakeInstance(True), "hpms02": _FakeInstance(True),
+                          "proxmox01": _FakeInstance(True)}
+
+    def check(self, path: str) -> str:
+        assert path.startswith(self.share)
+        return path
+
+
+def _fence_lab(share: str, stdin: str) -> subprocess.CompletedProcess:
+    agent = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guest", "fence_lab")
+    return subprocess.run(["/usr/bin/python3", "-IS", agent], input=stdin, capture_output=True, text=True,
+                          env={"FENCE_LAB_SHARE": share}, timeout=30)
+
+
+def test_fence_lab_powers_a_storage_node_off_through_the_host(tmp_path):
+    from ulab.fence import FenceService
+
+    share = str(tmp_path)
+    os.makedirs(os.path.join(share, "nodes", "hpms01"))
+    lab = _FakeLab(share)
+    results = scenario.Results(str(tmp_path / "results.json"))
+    service = FenceService(lab, results)
+    service.start()
+    try:
+        status = _fence_lab(share, "action=status\nport=hpms02\n")
+        assert status.returncode == 0 and "Status: ON" in status.stdout, status
+        off = _fence_lab(share, "action=off\nport=hpms02\nnodename=hpms02\n")
+        assert off.returncode == 0 and "powered off" in off.stdout, off
+        assert lab.instances["hpms02"].kills == 1 and lab.instances["hpms01"].kills == 0
+        again = _fence_lab(share, "action=reboot\nplug=hpms02\n")
+        assert again.returncode == 0 and "already off" in again.stdout, again
+        assert _fence_lab(share, "action=status\nport=hpms02\n").returncode == 2
+        on = _fence_lab(share, "action=on\nport=hpms02\n")
+        assert on.returncode == 1 and "cannot power a node on" in on.stderr, on
+        initiator = _fence_lab(share, "action=off\nport=proxmox01\n")
+        assert initiator.returncode == 1 and lab.instances["proxmox01"].kills == 0, initiator
+        assert _fence_lab(share, "action=monitor\n").returncode == 0
+        meta = _fence_lab(share, "action=metadata\n")
+        assert ET.fromstring(meta.stdout).get("name") == "fence_lab"
+    finally:
+        service.stop()
+    fenced = results.facts["fencing"]
+    assert [(f["node"], f["action"], f["result"]) for f in fenced] == [
+        ("hpms02", "off", "powered off"), ("hpms02", "reboot", "already off")]
+    assert os.listdir(os.path.join(share, "fence")) == [], "every request answered and collected"
+
+
+def test_fence_lab_without_the_service_fails_in_bounded_time(tmp_path):
+    result = _fence_lab(str(tmp_path), "action=off\nport=hpms02\n")
+    assert result.returncode == 1 and "fence service is not running" in result.stderr
+

@@ -9,6 +9,7 @@ import time
 
 from . import image, report
 from . import topology as T
+from .fence import FenceService
 from .lab import Lab, log, prune_build_trees
 from .safety import HostGuard
 from .scenario import ClusterMixin, FaultsMixin, InitiatorMixin, Results, Scenario, StackMixin
@@ -134,9 +135,12 @@ def run(workdir: str, hold: int = 0, until: str = "") -> int:
     sc = Full(lab, r)
     changed: list[str] | None = None
     interrupted = False
+    fence: FenceService | None = None
     try:
         lab.prepare()
         guard.save(os.path.join(lab.root, "host-guard.txt"))
+        fence = FenceService(lab, r)
+        fence.start()
         for name, needs, _what in ORDER:
             sc.stage(name, getattr(sc, name.replace("-", "_")), needs=needs)
             if name == until:
@@ -152,6 +156,8 @@ def run(workdir: str, hold: int = 0, until: str = "") -> int:
         interrupted = True
         log(f"interrupted ({e}); cleaning up")
     finally:
+        if fence is not None:
+            fence.stop()
         try:
             lab.collect_logs()
             for node, inst in lab.instances.items():

@@ -189,21 +189,7 @@ def crm_layers() -> tuple[str, str, list[str]]:
         raise StageFailed("crm/stack-lio.crm is missing")
     stack = read(stack_file)
     sources.append("crm/stack-lio.crm")
-    return lab_overrides("\n".join(base)), lab_overrides(stack), sources
-
-
-DLM_HEAD = "primitive p_dlm ocf:alua:dlm \\\n"
-
-
-def lab_overrides(text: str) -> str:
-    """The lab has no STONITH: p_dlm gets allow_stonith_disabled=true wherever it is defined
-    (a later `load update` of a file that defines p_dlm would otherwise drop the parameter and
-    restart DLM, which then refuses to run)."""
-    if "primitive p_dlm " not in text:
-        return text
-    if text.count(DLM_HEAD) != 1:
-        raise StageFailed("cannot find p_dlm's definition to add allow_stonith_disabled=true")
-    return text.replace(DLM_HEAD, DLM_HEAD + "    params allow_stonith_disabled=true \\\n")
+    return "\n".join(base), stack, sources
 
 
 def parse_crm_mon(xml_text: str) -> dict[str, dict[str, str]]:
@@ -529,6 +515,9 @@ class FaultsMixin:
         survivor = [n for n in T.STORAGE if n != victim][0]
         self.r.facts["node_failure_victim"] = victim
         self.r.facts["survivor"] = survivor
+        # The seed's tests are separate events: let I/O run steadily (100 IOPS) for 5 s after the
+        # link test before the power cut, so the stall measured is the node failure's alone.
+        wait_for("steady I/O before the kill", lambda: self.io_continues(5) >= 400, 90, interval=0)
         t0 = time.time()
         self.lab.instances[victim].kill()
         self.r.facts["t_kill"] = t0
@@ -591,6 +580,10 @@ class FaultsMixin:
             wait_for(f"{victim} rejoined with p_lio unpromoted (after cleanup)", rejoined, 300, interval=3)
         t_rejoin = time.time() - t1
         self.r.event(f"{victim} rejoined unpromoted")
+        fenced = [f for f in self.r.facts.get("fencing", []) if f["node"] == victim and f["t"] >= t0]
+        if not fenced:
+            raise StageFailed(f"{victim} was killed but nobody fenced it (stonith-enabled=true, stonith:fence_lab)")
+        t_fenced = fenced[0]["t"] - t0
 
         def four_paths():
             nodes, v = self.active_group_nodes()
@@ -610,13 +603,15 @@ class FaultsMixin:
         self.r.facts["failover_seen_seconds"] = round(t_prom, 1)
         self.r.facts["multipath_switch_seconds"] = round(t_mp, 1)
         self.r.facts["rejoin_seconds"] = round(t_rejoin, 1)
+        self.r.facts["fenced_seconds"] = round(t_fenced, 1)
         self.r.facts["survivor"] = survivor
         if workaround:
             raise StageFailed(
                 f"{workaround} -- after a manual crm_resource --cleanup (once DRBD was UpToDate): failover "
                 f"seen after {t_prom:.1f} s, multipath switched after {t_mp:.1f} s, {victim} rejoined unpromoted "
                 f"{t_rejoin:.0f} s after its restart, 4 paths, no ping-pong for 30 s")
-        return (f"{victim} killed: {survivor} promoted (seen) after {t_prom:.1f} s, multipath switched after "
+        return (f"{victim} killed: fenced by {fenced[0]['by']} after {t_fenced:.1f} s, "
+                f"{survivor} promoted (seen) after {t_prom:.1f} s, multipath switched after "
                 f"{t_mp:.1f} s, XFS mounted, {moved} I/Os in 5 s; {victim} back and unpromoted after "
                 f"{t_rejoin:.0f} s, no ping-pong for 30 s")
 
@@ -638,6 +633,10 @@ class FaultsMixin:
                          check=False)["stdout"]
         self.r.facts["initiator_scsi_errors"] = errors
         n = len([r for r in rounds if r.strip()])
+        victim, t_kill = self.r.facts.get("node_failure_victim"), self.r.facts.get("t_kill", 0)
+        unexpected = [f for f in self.r.facts.get("fencing", []) if not (f["node"] == victim and f["t"] >= t_kill)]
+        if unexpected:
+            raise StageFailed(f"unexpected fencing: {unexpected}")
         if bad:
             raise StageFailed(f"fio reported errors in rounds {', '.join(bad)} of {n} (see the report's fio section "
                               f"and initiator_scsi_errors); the file written before the faults is intact")

@@ -102,8 +102,8 @@ logging {
 }
 """
 
-# DRBD 8.4 syntax (the UML kernel's in-tree module).  No fencing: the lab has no STONITH yet
-# (see tests/lab/README.md); crm/drbd.crm asks for resource-and-stonith in production.
+# DRBD 8.4 syntax (the UML kernel's in-tree module).  No DRBD fencing policy (Pacemaker fences
+# lost nodes with stonith:fence_lab); crm/README asks for resource-and-stonith in production.
 DRBD = """\
 resource %(res)s {
     protocol C;
@@ -156,7 +156,7 @@ devices {
 }
 """
 
-DLM_CONF = "# lab without STONITH (see tests/lab/README.md)\nenable_fencing=0\n"
+DLM_CONF = "# lab: dlm_controld's defaults; it fences through Pacemaker (stonith:fence_lab)\n"
 
 
 def overlay(node: str) -> dict[str, str]:
