@@ -25,9 +25,10 @@ class KernelTree:
     """Paths under one kernel interface root, read and written with the kernel's conventions."""
 
     Error: type[OcfError] = OcfError
+    ROOT = ""  # where the interface lives; a subclass names its own
 
-    def __init__(self, root: str) -> None:
-        self.root = root
+    def __init__(self, root: str | None = None) -> None:
+        self.root = self.ROOT if root is None else root
 
     def path(self, *parts: str) -> str:
         return os.path.join(self.root, *parts)

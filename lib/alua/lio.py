@@ -200,9 +200,7 @@ class LioConfigfs(KernelTree):
     """/sys/kernel/config/target: attributes, and target port groups made with mkdir."""
 
     Error = LioError
-
-    def __init__(self, root: str = CONFIGFS_TARGET) -> None:
-        super().__init__(root)
+    ROOT = CONFIGFS_TARGET
 
     def loaded(self) -> bool:
         """target_core_mod creates target/core when it registers with configfs."""

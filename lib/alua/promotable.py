@@ -90,6 +90,8 @@ class AluaParams(params.Params):
 
     # NODE=VALUE parameters: every node they name must be in 'targets'.
     NODE_MAPS: tuple[str, ...] = ("group_ids", "rel_tgt_ids")
+    # Those of them that, when set, must also name the local node.
+    LOCAL_NODE_MAPS: tuple[str, ...] = ()
 
     unpromoted_state = params.choice(
         "ALUA state of an unpromoted node's group",
@@ -186,7 +188,8 @@ def validate(ctx: Context) -> None:
     """Cross-parameter rules and the clone meta-attributes this agent needs."""
     cfg = ctx.config
     nodes = [node for node, _ in cfg.targets]  # type: ignore[attr-defined]
-    for name in getattr(type(cfg), "NODE_MAPS", AluaParams.NODE_MAPS):
+    params_class = type(cfg)
+    for name in getattr(params_class, "NODE_MAPS", AluaParams.NODE_MAPS):
         extra = sorted(set(getattr(cfg, name)) - set(nodes))
         if extra:
             raise OcfError(
@@ -215,6 +218,13 @@ def validate(ctx: Context) -> None:
                 f"parameter 'targets': this node '{topology.local_node}' is not listed",
                 ExitStatus.NOT_CONFIGURED,
             )
+        for name in getattr(params_class, "LOCAL_NODE_MAPS", ()):
+            value = getattr(cfg, name)
+            if value and topology.local_node not in value:
+                raise OcfError(
+                    f"parameter '{name}': this node '{topology.local_node}' is not listed",
+                    ExitStatus.NOT_CONFIGURED,
+                )
 
 
 def _roles(ctx: Context, backend: AluaBackend) -> AluaRoles:
@@ -251,7 +261,6 @@ def promotable_agent(
     params_class: type[AluaParams],
     backend: Callable[[Context], AluaBackend],
     not_loaded: Callable[[AluaBackend], str],
-    extra_validate: Callable[[Context], None] | None = None,
 ) -> Agent:
     """The whole agent for one backend: actions, timeouts, validation."""
 
@@ -279,18 +288,13 @@ def promotable_agent(
 
         return run
 
-    def validate_agent(ctx: Context) -> None:
-        validate(ctx)
-        if extra_validate is not None:
-            extra_validate(ctx)
-
     return Agent(
         name=name,
         version=__version__,
         shortdesc=shortdesc,
         longdesc=longdesc,
         params=params_class,
-        validate=validate_agent,
+        validate=validate,
         actions=[
             Action("start", start, timeout=60),
             Action("stop", action("stop"), timeout=30),

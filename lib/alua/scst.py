@@ -99,9 +99,7 @@ class ScstSysfs(KernelTree):
     """/sys/kernel/scst_tgt: attributes, mgmt commands, and SCST's late answers."""
 
     Error = ScstError
-
-    def __init__(self, root: str = SCST_ROOT) -> None:
-        super().__init__(root)
+    ROOT = SCST_ROOT
 
     def loaded(self) -> bool:
         return self.is_dir()
