@@ -49,3 +49,23 @@ def test_whole_lab_from_scratch():
     assert st["max_latency"] is not None and st["max_latency"] < 10, st
     journal = facts["failover_from_journal"]
     assert 0 < journal["promote_ok"] < 30, journal
+    # TESTING 5: the text report and the SVG timeline, with the faults marked on it.
+    run_dir = os.path.realpath(os.path.join(workdir, "last"))
+    with open(os.path.join(run_dir, "report", "report.txt")) as f:
+        assert "longest I/O latency" in f.read()
+    from xml.etree import ElementTree
+
+    svg = ElementTree.parse(os.path.join(run_dir, "report", "timeline.svg")).getroot()
+    labels = " ".join(t.text or "" for t in svg.iter() if t.tag.endswith("text"))
+    assert "link B down" in labels and f"{facts['node_failure_victim']} killed" in labels, labels
+    # Clean-up: no process of this run is left (the lab kills by PID what it started).
+    leftovers = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if run_dir in cmdline or f"umid={os.path.basename(run_dir)}-" in cmdline:
+            leftovers.append(f"{pid}: {cmdline[:120]}")
+    assert not leftovers, leftovers
