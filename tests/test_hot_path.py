@@ -53,6 +53,19 @@ def test_lio_monitor_with_ipv4_portals_stays_light(rsctmp) -> None:
     assert not modules & (NEVER_ON_MONITOR | SYSFS_ONLY_NEVER | {"ipaddress"}), sorted(modules)
 
 
+def test_scst_monitor_with_the_target_layer_stays_light(rsctmp) -> None:
+    """'devices' and 'luns' are parsed and cross-checked on every monitor (a bad value would be 6,
+    not the 7 monitor_imports accepts): that costs no import of the heavy kind."""
+    layer = {"devices": "vg1=/dev/vg1/lun1", "luns": "0=vg1", "device_handler": "vdisk_blockio"}
+    AGENT_CASES["scst"]["valid"].update(layer)  # type: ignore[union-attr]
+    try:
+        modules = monitor_imports("scst", rsctmp)
+    finally:
+        for name in layer:
+            del AGENT_CASES["scst"]["valid"][name]  # type: ignore[attr-defined]
+    assert not modules & (NEVER_ON_MONITOR | SYSFS_ONLY_NEVER), sorted(modules)
+
+
 @pytest.mark.parametrize("agent", agent_names())
 def test_importing_the_agent_has_no_side_effects(agent: str, tmp_path) -> None:
     """usage touches no file, no syslog, no tool: it must leave no trace."""

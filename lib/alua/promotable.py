@@ -46,25 +46,7 @@ def check_node_name(name: str) -> None:
 
 def parse_node_map(raw: str, what: str, check: Callable[[str], None]) -> tuple[tuple[str, str], ...]:
     """``"node1=value1 node2=value2"`` in order; each node once."""
-    pairs: list[tuple[str, str]] = []
-    for entry in raw.split():
-        node, sep, value = entry.partition("=")
-        if not sep:
-            raise ValueError(f"has {entry!r}: expected NODE={what}")
-        try:
-            check_node_name(node)
-        except ValueError as e:
-            raise ValueError(f"has node name {node!r} that {e}") from None
-        try:
-            check(value)
-        except ValueError as e:
-            raise ValueError(f"has {what} {value!r} for node {node} that {e}") from None
-        if any(node == seen for seen, _ in pairs):
-            raise ValueError(f"names node {node} twice")
-        pairs.append((node, value))
-    if not pairs:
-        raise ValueError(f"lists no NODE={what} entry")
-    return tuple(pairs)
+    return params.parse_pairs(raw, "node", what, check_node_name, check, key_name="node name")
 
 
 def _check_port_id(value: str) -> None:
@@ -261,8 +243,17 @@ def promotable_agent(
     params_class: type[AluaParams],
     backend: Callable[[Context], AluaBackend],
     not_loaded: Callable[[AluaBackend], str],
+    validate_backend: Callable[[Context], None] | None = None,
 ) -> Agent:
-    """The whole agent for one backend: actions, timeouts, validation."""
+    """The whole agent for one backend: actions, timeouts, validation.
+
+    ``validate_backend``: the backend's own cross-parameter rules, after the shared ones.
+    """
+
+    def validate_params(ctx: Context) -> None:
+        validate(ctx)
+        if validate_backend is not None:
+            validate_backend(ctx)
 
     def start(ctx: Context) -> ExitStatus:
         b = backend(ctx)
@@ -294,7 +285,7 @@ def promotable_agent(
         shortdesc=shortdesc,
         longdesc=longdesc,
         params=params_class,
-        validate=validate,
+        validate=validate_params,
         actions=[
             Action("start", start, timeout=60),
             Action("stop", action("stop"), timeout=30),

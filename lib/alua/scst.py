@@ -10,6 +10,8 @@ Layout (see scst/README, "ALUA"):
 
 Every name is validated before it is written into a mgmt file, and every
 value goes out in one write(2): a newline can never start a second command.
+The devices and the local target are the admin's (scst.conf), or with
+parameter 'devices' the agent's own: scst_target.py creates and deletes them.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 
     from alua.alua import NodePort, Topology
     from alua.ocf.log import Logger
+    from alua.scst_target import ScstTargetLayer
 
 SCST_ROOT = "/sys/kernel/scst_tgt"
 
@@ -143,7 +146,11 @@ def _conflict(reason: str) -> OcfError:
 
 
 class ScstBackend(AluaBackend):
-    """ALUA through SCST device groups, one target group per cluster node."""
+    """ALUA through SCST device groups, one target group per cluster node.
+
+    ``target_layer``: the local target and its devices are the agent's to create and
+    delete (parameter 'devices'); without it they are the admin's (scst.conf).
+    """
 
     def __init__(
         self,
@@ -151,11 +158,13 @@ class ScstBackend(AluaBackend):
         driver: str,
         log: Logger,
         sysfs: ScstSysfs | None = None,
+        target_layer: ScstTargetLayer | None = None,
     ) -> None:
         self.device_groups = tuple(device_groups)
         self.driver = driver
         self.log = log
         self.sysfs = sysfs or ScstSysfs()
+        self.target_layer = target_layer
 
     # -- reading -----------------------------------------------------------
 
@@ -192,6 +201,8 @@ class ScstBackend(AluaBackend):
             ):
                 # Short: Pacemaker keeps only the first 128 characters of an exit reason.
                 problems.append(f"target {local.target} is not a member of target group {local.node} in {dg.name}")
+        if local is not None and self.target_layer is not None:
+            problems += self.target_layer.problems(local)
         return problems
 
     def readiness_problems(self, topology: Topology, local_problems: list[str] | None = None) -> list[str]:
@@ -214,10 +225,16 @@ class ScstBackend(AluaBackend):
         local = topology.local
         if local is None:
             raise OcfError("this node has no target in parameter 'targets'", ExitStatus.NOT_CONFIGURED)
-        self._check_local_target(local)
+        layer = self.target_layer
+        if layer is None:
+            self._check_local_target(local)
+        else:
+            layer.check(local)
         # Look at everything before changing anything: a conflict leaves the topology as it was.
         for dg in self.device_groups:
             self._check_device_group(dg, topology)
+        if layer is not None:
+            layer.build(local)  # the devices and the local target must exist before they join groups
         for dg in self.device_groups:
             self._ensure_device_group(dg)
             for port in topology.ports:
@@ -244,6 +261,8 @@ class ScstBackend(AluaBackend):
             if self.sysfs.exists("device_groups", dg.name, "devices", dev):
                 continue
             if not self.sysfs.exists("devices", dev):
+                if self.target_layer is not None and self.target_layer.owns(dev):
+                    continue  # created by build()
                 raise OcfError(f"SCST device {dev} does not exist ({self.sysfs.path('devices', dev)} missing)")
             owner = self._device_owner(dev)
             if owner is not None:
@@ -329,6 +348,18 @@ class ScstBackend(AluaBackend):
             self.sysfs.mgmt("add", port.target, *tg)
         if not is_local and self.sysfs.read(*member, "rel_tgt_id") in (None, "", "0"):
             self.sysfs.write(str(port.rel_tgt_id), *member, "rel_tgt_id")
+
+    # -- access --------------------------------------------------------------
+
+    def open_access(self, topology: Topology, *, reassert: bool = False) -> None:
+        """With an owned target: export its LUNs and enable it, now that every device is placed."""
+        if self.target_layer is not None and topology.local is not None:
+            self.target_layer.open(topology.local, reassert=reassert)
+
+    def close_access(self, topology: Topology) -> None:
+        """With an owned target: disable it, then delete its LUNs, itself and its devices."""
+        if self.target_layer is not None and topology.local is not None:
+            self.target_layer.close(topology.local)
 
     # -- implicit transition -------------------------------------------------
 

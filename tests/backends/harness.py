@@ -42,6 +42,7 @@ class StorageNode:
         self.rsctmp.mkdir(parents=True, exist_ok=True)
         self.crm_dir.mkdir(parents=True, exist_ok=True)
         self.params = params
+        self.env: dict[str, str] = {}  # more environment for the agent (test-only settings)
         self.past_writes: list[dict] = []  # writes of kernels this node had before a crash
 
     def crash_and_reboot(self, factory, config: dict) -> None:
@@ -68,7 +69,7 @@ class StorageNode:
             all_meta[f"notify_{key}"] = value
         env = ocf_environment(self.agent, self.params if params is None else params, meta=all_meta,
                               rsctmp=self.rsctmp, instance=f"{self.resource}:0",
-                              extra={"FAKE_CRM_DIR": str(self.crm_dir)})
+                              extra={"FAKE_CRM_DIR": str(self.crm_dir), **self.env})
         env["PATH"] = f"{FAKE_BIN}:{env['PATH']}"
         argv = [str(AGENTS_DIR / self.agent), action]
         if self.emulator is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import backends.harness
+from alua.scst_target import VAR_DIR_ENV
 from backends.harness import CLONE_META, NODES  # noqa: F401 - re-exported for the scst tests
 from emulators.client import ScstEmulator
 
@@ -34,6 +35,19 @@ def node_config(node: str, nodes=NODES, devices=("vg1",)) -> dict:
     }
 
 
+LUN_PATH = "/dev/vg1/lun1"  # the LV the SCST device is created on (crm/scst.crm)
+
+
+def layer_params(nodes=NODES, **extra: str) -> dict[str, str]:
+    """Parameters with which the agent owns the target layer: device vg1 on the LV, the local target."""
+    return params_for(nodes, **{"devices": f"vg1={LUN_PATH}", **extra})
+
+
+def bare_config(driver_enabled: int = 1) -> dict:
+    """SCST loaded with scst_vdisk and iscsi-scst, and nothing configured (an empty scst.conf)."""
+    return {"drivers": {"iscsi": {"enabled": driver_enabled}}}
+
+
 def group_state(emulator: ScstEmulator, dg: str, tg: str) -> str | None:
     groups = emulator.dump().get("device_groups", {})
     return groups.get(dg, {}).get("target_groups", {}).get(tg, {}).get("state")
@@ -46,6 +60,11 @@ class StorageNode(backends.harness.StorageNode):
                  params: dict[str, str] | None = None) -> None:
         super().__init__(name, emulator, workdir, params if params is not None else params_for(),
                          agent="scst", resource="p_scst")
+        # What SCST's make install creates in /var/lib/scst, where this node's agent looks for it.
+        self.var_dir = workdir / "var-lib-scst"
+        for sub in ("pr", "vdev_mode_pages", "dif_tags"):
+            (self.var_dir / sub).mkdir(parents=True, exist_ok=True)
+        self.env[VAR_DIR_ENV] = str(self.var_dir)
 
     def states(self, dg: str = "vg1") -> dict[str, str | None]:
         assert self.emulator is not None

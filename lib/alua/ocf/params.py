@@ -44,6 +44,42 @@ def reject_control_chars(value: str) -> None:
             raise ValueError(f"contains a control character ({char!r})")
 
 
+def parse_pairs(
+    raw: str,
+    key: str,
+    value: str,
+    check_key: Callable[[str], None],
+    check_value: Callable[[str], None],
+    *,
+    key_name: str | None = None,
+) -> tuple[tuple[str, str], ...]:
+    """``"K1=V1 K2=V2"`` in order, each key once, for a structured parameter.
+
+    ``key`` names a key in reasons ("node"), ``value`` a value ("TARGET"), ``key_name`` a key
+    that fails its check ("node name"; default: ``key``).
+    """
+    pairs: list[tuple[str, str]] = []
+    form = f"{key.upper()}={value}"
+    for entry in raw.split():
+        k, sep, v = entry.partition("=")
+        if not sep:
+            raise ValueError(f"has {entry!r}: expected {form}")
+        try:
+            check_key(k)
+        except ValueError as e:
+            raise ValueError(f"has {key_name or key} {k!r} that {e}") from None
+        try:
+            check_value(v)
+        except ValueError as e:
+            raise ValueError(f"has {value} {v!r} for {key} {k} that {e}") from None
+        if any(k == seen for seen, _ in pairs):
+            raise ValueError(f"names {key} {k} twice")
+        pairs.append((k, v))
+    if not pairs:
+        raise ValueError(f"lists no {form} entry")
+    return tuple(pairs)
+
+
 class Param(_Generic[T]):
     """One agent parameter; reading it on a :class:`Params` instance gives its typed value."""
 

@@ -1,0 +1,75 @@
+"""ocf:alua:scst's 'devices' and 'luns': only values SCST's mgmt parser reads as one intended command pass."""
+
+from __future__ import annotations
+
+import pytest
+
+from alua.ocf.errors import ConfigError
+from alua.scst import parse_device_groups
+from alua.scst_target import DeviceSpec, check_layer_params, lun_map, parse_devices, parse_luns
+
+
+def test_devices_in_order() -> None:
+    devices = parse_devices("vg1=/dev/vg1/lun1 data=/dev/mapper/vg1-data")
+    assert [(d.name, d.path) for d in devices] == [("vg1", "/dev/vg1/lun1"), ("data", "/dev/mapper/vg1-data")]
+    assert lun_map(devices, ()) == ((0, "vg1"), (1, "data"))
+    assert lun_map(devices, ((4, "data"), (2, "vg1"))) == ((4, "data"), (2, "vg1"))
+
+
+@pytest.mark.parametrize(("raw", "why"), [
+    ("vg1", "expected DEVICE=PATH"),
+    ("vg1=", "is not an absolute path"),
+    ("vg1=dev/vg1/lun1", "is not an absolute path"),
+    ("vg1=/dev/vg1/lun1;read_only=1", "contains ';'"),
+    ("vg1=/dev/vg1/lun1\x1b", "contains a control character"),
+    ("=/dev/vg1/lun1", "has device name '' that is empty"),
+    ("vg/1=/dev/vg1/lun1", "has device name 'vg/1'"),
+    ("mgmt=/dev/vg1/lun1", "is a reserved name"),
+    ("vg1=/dev/a vg1=/dev/b", "names device vg1 twice"),
+    ("vg1=/dev/a data=/dev/a", "gives path /dev/a to two devices"),
+    ("", "lists no DEVICE=PATH entry"),
+])
+def test_bad_devices(raw: str, why: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_devices(raw)
+    assert why in str(caught.value)
+
+
+def test_luns() -> None:
+    assert parse_luns("0=vg1 16383=data") == ((0, "vg1"), (16383, "data"))
+
+
+@pytest.mark.parametrize(("raw", "why"), [
+    ("16384=vg1", "not a number from 0 to 16383"),
+    ("-1=vg1", "not a number from 0 to 16383"),
+    ("00=vg1", "without leading zeros"),
+    ("٣=vg1", "not a number"),  # a non-ASCII digit
+    ("0=vg1 0=data", "names LUN 0 twice"),
+    ("0=vg1 1=vg1", "gives device vg1 two LUNs"),
+    ("0=vg 1", "expected LUN=DEVICE"),
+    ("0=vg;1", "has DEVICE 'vg;1' for LUN 0"),
+])
+def test_bad_luns(raw: str, why: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_luns(raw)
+    assert why in str(caught.value)
+
+
+GROUPS = parse_device_groups("vg1=vg1,data")
+
+
+@pytest.mark.parametrize(("devices", "luns", "param", "why"), [
+    ("vg1=/a other=/b", "", "devices", "device other is in no device group"),
+    ("", "0=vg1", "luns", "without parameter 'devices'"),
+    ("vg1=/a", "0=data", "luns", "LUN 0 names device data"),
+    ("vg1=/a data=/b", "0=vg1", "luns", "gives device data of parameter 'devices' no LUN"),
+])
+def test_cross_checks_name_the_parameter(devices: str, luns: str, param: str, why: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        check_layer_params(GROUPS, parse_devices(devices) if devices else (), parse_luns(luns) if luns else ())
+    assert caught.value.param == param and why in caught.value.reason
+
+
+def test_a_consistent_layer_passes() -> None:
+    check_layer_params(GROUPS, (DeviceSpec("vg1", "/a"), DeviceSpec("data", "/b")), ((3, "data"), (0, "vg1")))
+    check_layer_params(GROUPS, (), ())
