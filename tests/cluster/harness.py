@@ -123,6 +123,11 @@ def scst_snippet(nodes: tuple[str, ...]) -> Snippet:
     text, n = re.subn(r"\s*\bdrbd_resources=(\"[^\"]*\"|\S+)", "", text)
     if n:
         changes.append(f"removed drbd_resources from {primitive.group(1)} (no DRBD layer here)")
+    # No LV either: each node's emulated SCST comes with its device and target (scst_config), as
+    # an admin's scst.conf makes them; the layer devices= creates is tested in tests/scst.
+    text, n = re.subn(r"\s*\bdevices=(\"[^\"]*\"|\S+)", "", text)
+    if n:
+        changes.append(f"removed devices from {primitive.group(1)} (no LV here: SCST comes configured)")
     if tuple(nodes) != SEED_NODES:
         wanted = " ".join(f"{n}={target(n)}" for n in nodes)
         text, n = re.subn(r"\btargets=\"[^\"]*\"", f'targets="{wanted}"', text)

@@ -145,6 +145,7 @@ def test_names_come_from_the_variables() -> None:
     renamed = run_script("--print", env=names).stdout
     assert "hpms0" not in renamed and "vg1" not in renamed and "2016-02" not in renamed
     assert "'targets=san1=iqn.2024-01.com.example:san1.data san2=iqn.2024-01.com.example:san2.data'" in renamed
+    assert " devices=data=/dev/data/lun1 " in renamed, "SCST's device is named after the VG, on the LV"
     lio = {**names, "ALUA": "lio", "PORTALS1": "10.0.1.1:3260,10.0.2.1:3260", "PORTALS2": "10.0.1.2:3260"}
     renamed = run_script("--print", env={**lio, "LV": "/dev/data/lun7", "SERIAL": "0123abcd"}).stdout
     for old in ("hpms0", "vg1", "2016-02", "192.168.", "509f7d73", "lun1"):

@@ -342,6 +342,21 @@ def test_lio_target_layer(name: str, loaded) -> None:
     assert serial == lu["scsi_sn"], "the serial p_lio checks is the one the LUN gets"
 
 
+SCST_FILES = [n for n in SNIPPETS if n == "scst" or STACKS.get(n, ())[-1:] == ("scst",)]
+
+
+@pytest.mark.parametrize("name", SCST_FILES)
+def test_scst_creates_its_target_layer_on_the_lv(name: str, loaded) -> None:
+    """p_scst creates the device it places in device group vg1, on the LV the LIO layer uses too."""
+    conf = configuration(loaded.cib(name))
+    scst = plain_params(conf, "p_scst")
+    assert node_map(scst["devices"]) == {"vg1": "/dev/vg1/lun1"}
+    lio_lun = re.search(r"\bpath=(\S+)", (CRM_DIR / "lio.crm").read_text())
+    assert lio_lun is not None and lio_lun.group(1) == "/dev/vg1/lun1", "one LV name for both target layers"
+    assert scst["device_groups"] == "vg1", "the device created is the one the device group holds"
+    assert "luns" not in scst and "device_handler" not in scst, "LUN 0, vdisk_blockio: the defaults"
+
+
 @pytest.mark.parametrize("name", LIO_FILES)
 def test_lio_portal_gate(name: str, loaded) -> None:
     """The portal gate: every node's target is created without a network portal (portals="",
@@ -401,6 +416,8 @@ def test_renaming_as_the_readme_says(stack_name: str, lab_dir: Path) -> None:
     targets = conf.find(f".//primitive[@id='{alua}']//nvpair[@name='targets']").get("value")
     assert targets == "san1=iqn.2024-01.com.example:san1.data san2=iqn.2024-01.com.example:san2.data"
     assert conf.find(".//primitive[@id='p_lvm_data']//nvpair[@name='volume_group']").get("value") == "data"
+    if alua == "p_scst":
+        assert plain_params(conf, "p_scst")["devices"] == "data=/dev/data/lun1"
     if alua == "p_lio":
         assert [(n, p) for n, p in param_sets(conf, "p_target_data") if n] == [(n, {"iqn": iqns[n]}) for n in iqns]
         assert [(n, p) for n, p in param_sets(conf, "p_lu_data") if n] == [(n, {"target_iqn": iqns[n]}) for n in iqns]
