@@ -16,42 +16,37 @@ def test_devices_in_order() -> None:
     assert lun_map(devices, ((4, "data"), (2, "vg1"))) == ((4, "data"), (2, "vg1"))
 
 
-@pytest.mark.parametrize(("raw", "why"), [
-    ("vg1", "expected DEVICE=PATH"),
-    ("vg1=", "is not an absolute path"),
-    ("vg1=dev/vg1/lun1", "is not an absolute path"),
-    ("vg1=/dev/vg1/lun1;read_only=1", "contains ';'"),
-    ("vg1=/dev/vg1/lun1\x1b", "contains a control character"),
-    ("=/dev/vg1/lun1", "has device name '' that is empty"),
-    ("vg/1=/dev/vg1/lun1", "has device name 'vg/1'"),
-    ("mgmt=/dev/vg1/lun1", "is a reserved name"),
-    ("vg1=/dev/a vg1=/dev/b", "names device vg1 twice"),
-    ("vg1=/dev/a data=/dev/a", "gives path /dev/a to two devices"),
-    ("", "lists no DEVICE=PATH entry"),
-])
-def test_bad_devices(raw: str, why: str) -> None:
-    with pytest.raises(ValueError) as caught:
-        parse_devices(raw)
-    assert why in str(caught.value)
-
-
 def test_luns() -> None:
     assert parse_luns("0=vg1 16383=data") == ((0, "vg1"), (16383, "data"))
 
 
-@pytest.mark.parametrize(("raw", "why"), [
-    ("16384=vg1", "not a number from 0 to 16383"),
-    ("-1=vg1", "not a number from 0 to 16383"),
-    ("00=vg1", "without leading zeros"),
-    ("٣=vg1", "not a number"),  # a non-ASCII digit
-    ("0=vg1 0=data", "names LUN 0 twice"),
-    ("0=vg1 1=vg1", "gives device vg1 two LUNs"),
-    ("0=vg 1", "expected LUN=DEVICE"),
-    ("0=vg;1", "has DEVICE 'vg;1' for LUN 0"),
-])
-def test_bad_luns(raw: str, why: str) -> None:
+BAD = [
+    (parse_devices, "vg1", "expected DEVICE=PATH"),
+    (parse_devices, "vg1=", "is not an absolute path"),
+    (parse_devices, "vg1=dev/vg1/lun1", "is not an absolute path"),
+    (parse_devices, "vg1=/dev/vg1/lun1;read_only=1", "contains ';'"),
+    (parse_devices, "vg1=/dev/vg1/lun1\x1b", "contains a control character"),
+    (parse_devices, "=/dev/vg1/lun1", "has device name '' that is empty"),
+    (parse_devices, "vg/1=/dev/vg1/lun1", "has device name 'vg/1'"),
+    (parse_devices, "mgmt=/dev/vg1/lun1", "is a reserved name"),
+    (parse_devices, "vg1=/dev/a vg1=/dev/b", "names device vg1 twice"),
+    (parse_devices, "vg1=/dev/a data=/dev/a", "gives path /dev/a to two devices"),
+    (parse_devices, "", "lists no DEVICE=PATH entry"),
+    (parse_luns, "16384=vg1", "not a number from 0 to 16383"),
+    (parse_luns, "-1=vg1", "not a number from 0 to 16383"),
+    (parse_luns, "00=vg1", "without leading zeros"),
+    (parse_luns, "\u0663=vg1", "not a number"),  # a non-ASCII digit
+    (parse_luns, "0=vg1 0=data", "names LUN 0 twice"),
+    (parse_luns, "0=vg1 1=vg1", "gives device vg1 two LUNs"),
+    (parse_luns, "0=vg 1", "expected LUN=DEVICE"),
+    (parse_luns, "0=vg;1", "has DEVICE 'vg;1' for LUN 0"),
+]
+
+
+@pytest.mark.parametrize(("parse", "raw", "why"), BAD)
+def test_bad_values(parse, raw: str, why: str) -> None:
     with pytest.raises(ValueError) as caught:
-        parse_luns(raw)
+        parse(raw)
     assert why in str(caught.value)
 
 
