@@ -3,11 +3,12 @@
 Built once under WORKDIR/build/ (debootstrap inside a private mount
 namespace, niced), turned into WORKDIR/images/base-<key>.img with
 ``mkfs.ext4 -d`` (no loop device), and cached: <key> hashes everything that
-goes into the image (package list, mirror, this file, the build script, the
-UML kernel's version).  The project's agents are *not* in the base image:
-each run stages them with tools/install.py --destdir and every instance
-copies the staged tree in at boot (see guest/lab-init), so editing an agent
-never costs a rebuild.
+goes into the image (package list, mirror, this file, the build script).
+The kernel and its modules are not in the image either: ulab.kernel builds
+them, and each instance copies the modules in at boot (guest/lab-init).
+The project's agents are not in it: each run stages them with
+tools/install.py --destdir and every instance copies the staged tree in at
+boot (see guest/lab-init), so editing an agent never costs a rebuild.
 
 The image is node-agnostic: the node name and role come from the kernel
 command line, the per-node configuration from the hostfs share.
@@ -18,7 +19,6 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -28,7 +28,6 @@ from . import safety
 HERE = os.path.dirname(os.path.abspath(__file__))
 GUEST = os.path.join(os.path.dirname(HERE), "guest")
 MIRROR = "http://deb.debian.org/debian"
-UML_MODULES = "/usr/lib/uml/modules"
 
 PACKAGES = """
 systemd-sysv udev dbus kmod iproute2 iputils-ping procps psmisc util-linux less
@@ -84,6 +83,25 @@ Nice=-5
 WantedBy=multi-user.target
 """
 
+# SCST's iSCSI daemon, as SCST's own init script starts it after loading the modules.  The
+# binary comes from the lab kernel's build (ulab.kernel, installed by guest/lab-init); the
+# unit runs only where lab-init loaded iscsi-scst (the SCST variant's storage nodes).
+ISCSI_SCSTD_UNIT = """\
+[Unit]
+Description=lab: SCST iSCSI target daemon (iscsi-scstd)
+After=lab-boot.service
+Before=corosync.service pacemaker.service
+ConditionPathExists=/sys/module/iscsi_scst
+ConditionPathExists=/usr/local/sbin/iscsi-scstd
+
+[Service]
+ExecStart=/usr/local/sbin/iscsi-scstd -f
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+"""
+
 # Mounts the share (the kernel's hostfs= confines it to the lab's share directory) and
 # hands over to the lab-init script in the share, so guest-side logic changes need no rebuild.
 LAB_BOOT = """\
@@ -95,22 +113,9 @@ exec /bin/sh /lab/guest/lab-init
 """
 
 
-def uml_version() -> str:
-    out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "user-mode-linux"],
-                         capture_output=True, text=True, check=True)
-    return out.stdout.strip()
-
-
-def kernel_release() -> str:
-    releases = sorted(os.listdir(UML_MODULES))
-    if len(releases) != 1:
-        raise RuntimeError(f"expected one UML kernel release under {UML_MODULES}, found {releases}")
-    return releases[0]
-
-
 def cache_key() -> str:
     h = hashlib.sha256()
-    for part in (" ".join(PACKAGES), MIRROR, " ".join(DISABLE), " ".join(MASK), uml_version()):
+    for part in (" ".join(PACKAGES), MIRROR, " ".join(DISABLE), " ".join(MASK)):
         h.update(part.encode() + b"\0")
     for path in (os.path.abspath(__file__), os.path.join(GUEST, "build-rootfs.sh")):
         with open(path, "rb") as f:
@@ -143,20 +148,13 @@ def configure(workdir: str, root: str) -> None:
     _write(workdir, root, "/usr/local/sbin/lab-boot", LAB_BOOT, 0o755)
     _write(workdir, root, "/etc/systemd/system/lab-boot.service", LAB_BOOT_UNIT)
     _write(workdir, root, "/etc/systemd/system/lab-agent.service", LAB_AGENT_UNIT)
+    _write(workdir, root, "/etc/systemd/system/iscsi-scstd.service", ISCSI_SCSTD_UNIT)
     # journald: keep logs small and in memory+disk; no rate limits (we read them for timings)
     _write(workdir, root, "/etc/systemd/journald.conf.d/lab.conf",
            "[Journal]\nStorage=persistent\nRateLimitBurst=0\nSystemMaxUse=64M\n")
     # no password prompt anywhere; root without password on the (unused) console
     subprocess.run(["chroot", root, "passwd", "-d", "root"], check=True, capture_output=True)
-    # the UML kernel's modules
-    release = kernel_release()
-    moddir = os.path.join(root, "lib", "modules", release)
-    safety.check_inside(workdir, moddir)
-    if os.path.exists(moddir):
-        safety.safe_rmtree(workdir, moddir)
-    shutil.copytree(os.path.join(UML_MODULES, release), moddir, symlinks=True)
-    subprocess.run(["depmod", "-b", root, release], check=True)
-    enable = ["lab-boot.service", "lab-agent.service", "systemd-networkd.service"]
+    enable = ["lab-boot.service", "lab-agent.service", "systemd-networkd.service", "iscsi-scstd.service"]
     subprocess.run(["chroot", root, "systemctl", "enable", *enable], check=True, capture_output=True)
     present = set()
     for unit in DISABLE:

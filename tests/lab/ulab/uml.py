@@ -101,7 +101,7 @@ class Instance:
 
     def argv(self) -> list[str]:
         argv = [
-            "linux.uml", f"umid={self.lab.tag}-{self.name}", f"uml_dir={self.lab.umldir}",
+            self.lab.kernel.binary, f"umid={self.lab.tag}-{self.name}", f"uml_dir={self.lab.umldir}",
             f"mem={self.mem_mb}M", f"ubd0={self.cow},{self.lab.image}", "root=/dev/ubda", "rw",
             "con=null", "con0=null,fd:1", "ssl=null", f"hostfs={self.lab.share}",
             f"lab.node={self.name}", "systemd.show_status=0", "quiet", "loglevel=4",
