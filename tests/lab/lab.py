@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """The real-kernel lab's command line (tools/lab calls this; see README.md beside it).
 
-    lab.py run [--workdir D] [--keep] [--hold SECONDS]   build (cached) + run every stage
-    lab.py build [--workdir D] [--force]                   only the base image
+    lab.py run [--workdir D] [--variant scst|lio|both] [--hold SECONDS] [--until STAGE]
+                                                           build (cached) + run every stage
+    lab.py build [--workdir D] [--force]                   only the kernel (+ SCST) and the base image
+    lab.py scst-probe [--workdir D] [--no-bench]           real SCST in one instance: differential probe, bench
     lab.py exec NODE 'shell command' [--workdir D]         run a command in a running instance
     lab.py clean [--workdir D] [--all]                     kill leftovers; --all also removes images
 """
@@ -48,14 +50,18 @@ def cmd_exec(args: argparse.Namespace) -> int:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name in ("run", "build", "exec", "clean"):
+    for name in ("run", "build", "exec", "clean", "scst-probe"):
         s = sub.add_parser(name)
         s.add_argument("--workdir", default=DEFAULT_WORKDIR)
         if name == "run":
             s.add_argument("--hold", type=int, default=0, help="keep the instances up this many seconds at the end")
             s.add_argument("--until", default="", help="stop after this stage")
+            s.add_argument("--variant", choices=("scst", "lio", "both"), default="both",
+                           help="target backend of the storage nodes (default: both, one after the other)")
         if name == "build":
             s.add_argument("--force", action="store_true")
+        if name == "scst-probe":
+            s.add_argument("--no-bench", action="store_true")
         if name == "exec":
             s.add_argument("node")
             s.add_argument("command")
@@ -79,17 +85,28 @@ def main() -> int:
         print(f"lab: another lab is running in {args.workdir}", file=sys.stderr)
         return 2
     if args.cmd == "build":
-        from ulab import image
+        from ulab import image, kernel
 
+        print(kernel.build(args.workdir, force=args.force).path)
         print(image.build(args.workdir, force=args.force))
         return 0
+    if args.cmd == "scst-probe":
+        from ulab import scst_probe
+
+        return scst_probe.run(args.workdir, bench=not args.no_bench)
     if args.cmd == "clean":
         from ulab import lab
 
         return lab.clean(args.workdir, everything=args.all)
     from ulab import driver
 
-    return driver.run(args.workdir, hold=args.hold, until=args.until)
+    variants = ("scst", "lio") if args.variant == "both" else (args.variant,)
+    rcs = []
+    for v in variants:
+        rcs.append(driver.run(args.workdir, hold=args.hold, until=args.until, variant=v))
+        if rcs[-1] in (3, 130):  # host guard tripped, or interrupted: stop here
+            return rcs[-1]
+    return max(rcs)
 
 
 if __name__ == "__main__":

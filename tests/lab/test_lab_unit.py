@@ -148,11 +148,115 @@ def test_host_guard_covers_the_files_the_issue_names():
 def test_cache_key_follows_the_inputs(monkeypatch):
     from ulab import image
 
-    monkeypatch.setattr(image, "uml_version", lambda: "6.1um4+b13")
     k1 = image.cache_key()
     assert k1 == image.cache_key()
     monkeypatch.setattr(image, "PACKAGES", [*image.PACKAGES, "htop"])
     assert image.cache_key() != k1
+
+
+# -- the lab's kernel ------------------------------------------------------------------------------
+
+
+def test_kernel_key_follows_source_fragment_patches_and_recipe(monkeypatch, tmp_path):
+    from ulab import kernel
+
+    k1 = kernel.cache_key()
+    assert k1 == kernel.cache_key()
+    monkeypatch.setattr(kernel, "SOURCE_VERSION", "6.1.999-1")
+    assert kernel.cache_key() != k1
+    monkeypatch.undo()
+    frag = tmp_path / "lab.config"
+    frag.write_text(open(kernel.FRAGMENT).read() + "CONFIG_NBD=m\n")
+    monkeypatch.setattr(kernel, "FRAGMENT", str(frag))
+    assert kernel.cache_key() != k1
+    monkeypatch.undo()
+    patch = tmp_path / "x.patch"
+    patch.write_text("--- a/x\n+++ b/x\n")
+    monkeypatch.setattr(kernel, "PATCHES", (*kernel.PATCHES, str(patch)))
+    assert kernel.cache_key() != k1
+    monkeypatch.undo()
+    monkeypatch.setattr(kernel, "BUILD_STEPS", kernel.BUILD_STEPS[:-1])
+    assert kernel.cache_key() != k1
+
+
+def test_kernel_fragment_has_what_both_variants_and_the_initiator_need():
+    from ulab import kernel
+
+    opts = kernel.fragment_options()
+    for name in ("BLK_DEV_DRBD", "BLK_DEV_DM", "DM_MULTIPATH", "DLM", "CONFIGFS_FS", "TARGET_CORE", "TCM_IBLOCK",
+                 "ISCSI_TARGET", "ISCSI_TCP", "BLK_DEV_SD", "CHR_DEV_SG", "SCSI_DH_ALUA", "XFS_FS", "EXT4_FS",
+                 "HOSTFS", "BLK_DEV_UBD", "UML_NET_TUNTAP", "MODULES", "CRC_T10DIF", "LIBCRC32C"):
+        assert opts.get(f"CONFIG_{name}") in ("y", "m"), name
+    assert opts["CONFIG_SCSI_DH"] == "y"
+    # every module the lab loads is built (=m) or built in by the fragment
+    from ulab import topology as T
+
+    assert "scsi_dh_alua" in T.INITIATOR_MODULES
+    assert {"scst", "scst_vdisk", "iscsi-scst"} <= set(T.VARIANTS["scst"].modules)
+    assert set(kernel.SCST_MODULES) == {"scst", "scst_vdisk", "iscsi-scst"}
+
+
+def test_kernel_config_problems_name_what_did_not_hold():
+    from ulab import kernel
+
+    config = "CONFIG_A=y\nCONFIG_B=y\n# CONFIG_C is not set\nCONFIG_D=m\n"
+    wanted = {"CONFIG_A": "y", "CONFIG_B": "m", "CONFIG_C": "y", "CONFIG_D": "y", "CONFIG_E": "m"}
+    problems = kernel.config_problems(config, wanted)
+    assert problems == ["CONFIG_C=y wanted, the kernel's .config has n",
+                        "CONFIG_D=y wanted, the kernel's .config has m",
+                        "CONFIG_E=m wanted, the kernel's .config has absent"]
+
+
+def test_kernel_fragment_rejects_a_line_that_is_no_assignment(tmp_path):
+    from ulab import kernel
+
+    bad = tmp_path / "bad.config"
+    bad.write_text("CONFIG_A=y\nSCSI_DH=y\n")
+    with pytest.raises(ValueError, match="bad.config:2"):
+        kernel.fragment_options(str(bad))
+
+
+def test_kernel_build_runs_unprivileged_and_installs_only_below_the_workdir():
+    from ulab import kernel
+
+    assert kernel.BUILD_USER == "nobody"
+    steps = {name: argv for name, _, argv in kernel.BUILD_STEPS}
+    assert "INSTALL_MOD_PATH={build}/mod" in steps["modules_install"]
+    assert "DEPMOD=/bin/true" in steps["modules_install"]  # depmod runs later, with -b below the workdir
+    assert not any(a.startswith("/lib") or a.startswith("/usr/lib") for _, _, argv in kernel.BUILD_STEPS
+                   for a in argv)
+    assert all(os.path.exists(p) for p in kernel.PATCHES)
+
+
+# -- ALUA samples ------------------------------------------------------------------------------------
+
+
+def test_two_active_finds_overlap_between_nodes_and_within_one_view():
+    from ulab import alua_samples as A
+
+    ok = {"hpms01": [(1.0, {"vg1/hpms01": "active", "vg1/hpms02": "nonoptimized"}),
+                     (2.0, {"vg1/hpms01": "nonoptimized", "vg1/hpms02": "active"})],
+          "hpms02": [(1.1, {"vg1/hpms01": "active", "vg1/hpms02": "nonoptimized"}),
+                     (2.1, {"vg1/hpms01": "nonoptimized", "vg1/hpms02": "active"})]}
+    assert A.two_active(ok) == []
+    both = {"hpms01": [(1.0, {"vg1/hpms01": "active", "vg1/hpms02": "nonoptimized"})],
+            "hpms02": [(1.2, {"vg1/hpms01": "nonoptimized", "vg1/hpms02": "active"})]}
+    found = A.two_active(both)
+    assert found and "own groups of ['hpms01', 'hpms02'] active at once" in found[0]["what"]
+    # a dead node's last sample stops counting after `stale` seconds
+    dead = {"hpms01": [(1.0, {"vg1/hpms01": "active"})], "hpms02": [(3.0, {"vg1/hpms02": "active"})]}
+    assert A.two_active(dead, stale=1.0) == []
+    view = {"hpms01": [(1.0, {"vg1/hpms01": "active", "vg1/hpms02": "active"})], "hpms02": []}
+    assert "all active" in A.two_active(view)[0]["what"]
+
+
+def test_alua_samples_load_skips_a_torn_last_line(tmp_path):
+    from ulab import alua_samples as A
+
+    p = tmp_path / "alua.jsonl"
+    p.write_text('{"t": 2.0, "groups": {"vg1/hpms01": "active"}}\n{"t": 1.0, "groups": {}}\n{"t": 3.0, "gro')
+    assert A.load(str(p)) == [(1.0, {}), (2.0, {"vg1/hpms01": "active"})]
+    assert A.summary({"n": A.load(str(p))}) == {"n": {"samples": 2, "longest_gap": 1.0}}
 
 
 # -- parsers ----------------------------------------------------------------------------------------
@@ -202,18 +306,23 @@ def test_kit_multipath_conf_has_what_the_issue_asks():
     assert "node.session.timeo.replacement_timeout" in conf
 
 
-def test_lab_multipath_conf_only_changes_the_hardware_handler():
+def test_the_initiator_gets_the_kit_multipath_conf_unchanged():
     kit = _read(os.path.join(scenario.KIT_DIR, "multipath.conf"))
-    lab = scenario.lab_multipath_conf()
-    assert '"1 alua"' not in lab
-    assert lab.count('hardware_handler      "0"') == kit.count('hardware_handler      "1 alua"') == 2
-    assert lab.split("\n", 1)[1].replace('"0"', '"1 alua"') == kit
+    sc = scenario.Scenario.__new__(scenario.Scenario)
+    assert sc.initiator_overlay()["/etc/multipath.conf"] == kit
+
+
+def test_parse_inquiry():
+    text = ("standard INQUIRY:\n  PQual=0  PDT=0  RMB=0  LU_CONG=0  hot_pluggable=0  version=0x06  [SPC-4]\n"
+            "  [AERC=0]  [TrmTsk=0]  NormACA=0  HiSUP=0  Resp_data_format=2\n  SCCS=0  ACC=0  TPGS=1  3PC=0\n"
+            " Vendor identification: SCST_BIO\n Product identification: vg1\n Product revision level:  380\n")
+    assert scenario.parse_inquiry(text) == ("SCST_BIO", "vg1")
 
 
 def test_crm_layers_use_the_project_snippets():
     if not os.path.exists(os.path.join(scenario.CRM_DIR, "stack-lio.crm")):
         pytest.skip("crm/stack-lio.crm not there yet")
-    base, stack, sources = scenario.crm_layers()
+    base, stack, sources = scenario.crm_layers(T.VARIANTS["lio"])
     assert "crm/drbd.crm" in sources and "crm/lock.crm" in sources
     assert "ocf:linbit:drbd" in base and "ocf:alua:dlm" in base
     assert sources[-1] == "crm/stack-lio.crm" and "ocf:heartbeat:iSCSITarget" in stack

@@ -7,7 +7,7 @@ import signal
 import sys
 import time
 
-from . import image, report
+from . import image, kernel, report
 from . import topology as T
 from .fence import FenceService
 from .lab import Lab, log, prune_build_trees
@@ -20,12 +20,13 @@ ORDER = [
     ("drbd-init", ("boot",), "DRBD 8.4 metadata, connect, skip initial sync"),
     ("cluster", ("drbd-init",), "corosync + Pacemaker; crm/drbd.crm + crm/lock.crm: dual-primary + DLM + lvmlockd"),
     ("vg", ("cluster",), "vgcreate --shared on DRBD, LV for the LUN"),
-    ("stack", ("vg",), "crm/stack-lio.crm + LIO target/LUN: shared VG, iSCSI targets, ALUA promoted on one node"),
+    ("stack", ("vg",), "the variant's whole-stack crm file as shipped: shared VG, target layer, ALUA promoted"),
     ("initiator", ("stack",), "TESTING 1: discovery/login x4, sg_inq TPGS=1, sg_rtpg, multipath prio 50/10"),
     ("io-start", ("initiator",), "fio with verification on XFS over multipath"),
     ("link-failure", ("io-start",), "TESTING 2: one path's link down/up under I/O"),
     ("node-failure", ("io-start",), "TESTING 3: promoted node killed, failover, node returns unpromoted"),
     ("io-stop", ("io-start",), "TESTING 4: fio stops; data written before the faults verified"),
+    ("alua-samples", ("stack",), "both nodes' group states every 0.25 s: never two active/optimized groups"),
 ]
 
 
@@ -57,18 +58,21 @@ def write_report(lab: Lab, sc: Full, r: Results, guard_changed: list[str] | None
     jpath = os.path.join(lab.logdir, f"{survivor}.journal-unix.txt") if survivor else ""
     if survivor and os.path.exists(jpath):
         with open(jpath) as f:
-            failover = report.failover_from_journal(f.read(), victim, survivor, r.facts["t_kill"])
+            failover = report.failover_from_journal(f.read(), victim, survivor, r.facts["t_kill"], sc.v.alua)
         r.facts["failover_from_journal"] = failover
         names = {"membership_lost": f"{survivor}: {victim} lost (journal)",
-                 "promote_ok": f"{survivor}: p_lio promoted (journal)"}
+                 "promote_ok": f"{survivor}: {sc.v.alua} promoted (journal)"}
         for k, v in failover.items():
             if v is not None:
                 r.event(names[k], r.facts["t_kill"] + v)
-    svg = report.svg_timeline(points, r.events, "alua lab: fio I/O latency through link and node failures")
+    svg = report.svg_timeline(points, r.events,
+                              f"alua lab ({sc.v.name}): fio I/O latency through link and node failures")
     with open(os.path.join(lab.reportdir, "timeline.svg"), "w") as f:
         f.write(svg)
-    lines = ["alua real-kernel lab (User-Mode Linux) - report", "=" * 48, "",
-             f"run {lab.tag}, total {t_total:.0f} s, work directory {lab.root}", ""]
+    lines = [f"alua real-kernel lab (User-Mode Linux) - {sc.v.name.upper()} variant - report", "=" * 60, "",
+             f"run {lab.tag}, total {t_total:.0f} s, work directory {lab.root}",
+             f"kernel {lab.kernel.release} ({lab.kernel.info['source']}, our patches), SCST {lab.kernel.info['scst']}; "
+             f"target {sc.v.name}, crm/{sc.v.stack_crm}", ""]
     lines.append("Stages")
     for s in r.stages:
         lines.append(f"  {s['status'].upper():8} {s['stage']:13} {s['seconds']:7.1f} s  {s['details']}")
@@ -97,6 +101,9 @@ def write_report(lab: Lab, sc: Full, r: Results, guard_changed: list[str] | None
             lines.append(f"  {k:16} {'not found' if v is None else f'{v:.1f} s'}")
     else:
         lines.append("  (node failure stage did not run)")
+    if "alua_samples" in r.facts:
+        lines.append(f"  ALUA samples per node: {r.facts['alua_samples']}; moments with two active groups: "
+                     f"{len(r.facts.get('two_active', []))}")
     for k in ("failover_seen_seconds", "multipath_switch_seconds", "rejoin_seconds", "link_down_detect_seconds",
               "link_up_recover_seconds", "cluster_base_up_seconds", "stack_up_seconds", "boot_seconds"):
         if k in r.facts:
@@ -124,15 +131,25 @@ def write_report(lab: Lab, sc: Full, r: Results, guard_changed: list[str] | None
     return text
 
 
-def run(workdir: str, hold: int = 0, until: str = "") -> int:
+def build_all(workdir: str) -> tuple[kernel.Kernel, str]:
+    """The kernel (compile-bound) and the image (download-bound) at the same time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        k = pool.submit(kernel.build, workdir)
+        img = pool.submit(image.build, workdir)
+        return k.result(), img.result()
+
+
+def run(workdir: str, hold: int = 0, until: str = "", variant: str = "scst") -> int:
     signal.signal(signal.SIGTERM, _sigterm)
     t0 = time.time()
     guard = HostGuard()
     prune_build_trees(workdir)  # only one lab runs per work directory (lab.py holds a lock)
-    img = image.build(workdir)
-    lab = Lab(workdir, img)
+    k, img = build_all(workdir)
+    lab = Lab(workdir, img, k, variant)
     r = Results(os.path.join(lab.root, "results.json"))
-    sc = Full(lab, r)
+    sc = Full(lab, r, T.VARIANTS[variant])
     changed: list[str] | None = None
     interrupted = False
     fence: FenceService | None = None

@@ -1,8 +1,10 @@
 """The lab: work directory layout, instances, network, clean-up.
 
     WORKDIR/images/base-<key>.img      cached base image (ulab.image)
+    WORKDIR/kernels/<key>/             cached UML kernel, its modules and SCST's (ulab.kernel)
     WORKDIR/runs/<tag>/share/          hostfs share (the only host directory guests can mount)
         guest/                         tests/lab/guest, copied each run
+        kernel/                        the kernel's modules (lib/modules/<release>) and SCST's daemons
         stage/                         tools/install.py --destdir output (the project's agents)
         nodes/<node>/                  overlay/, modules, cmd/, ready.json, autostart.sh
     WORKDIR/runs/<tag>/run/            copy-on-write layers, data disks, pid files
@@ -26,6 +28,7 @@ import sys
 import time
 
 from . import safety
+from .kernel import Kernel
 from .net import LabNet
 from .uml import Instance, pgroup_members
 
@@ -39,10 +42,11 @@ def log(msg: str) -> None:
 
 
 class Lab:
-    def __init__(self, workdir: str, img: str) -> None:
+    def __init__(self, workdir: str, img: str, kernel: Kernel, variant: str = "") -> None:
         self.workdir = safety.check_workdir(workdir)
         self.image = img
-        self.tag = time.strftime("%Y%m%d-%H%M%S")
+        self.kernel = kernel
+        self.tag = time.strftime("%Y%m%d-%H%M%S") + (f"-{variant}" if variant else "")
         self.root = os.path.join(self.workdir, "runs", self.tag)
         self.share = os.path.join(self.root, "share")
         self.rundir = os.path.join(self.root, "run")
@@ -68,6 +72,10 @@ class Lab:
             os.unlink(last)
         os.symlink(os.path.join("runs", self.tag), last)
         shutil.copytree(GUEST, os.path.join(self.share, "guest"))
+        # what guest/lab-init installs at every boot: modules for this kernel, SCST's daemons
+        kdir = os.path.join(self.share, "kernel")
+        shutil.copytree(os.path.join(self.kernel.path, "modules"), os.path.join(kdir, "modules"), symlinks=True)
+        shutil.copytree(self.kernel.sbin, os.path.join(kdir, "sbin"))
         stage = os.path.join(self.share, "stage")
         out = subprocess.run([sys.executable, os.path.join(TOP, "tools", "install.py"), "--destdir", stage],
                              capture_output=True, text=True, timeout=120)
@@ -129,9 +137,10 @@ class Lab:
         for name in os.listdir(self.rundir) if os.path.isdir(self.rundir) else []:
             if name.endswith((".cow", ".img")):
                 safety.safe_unlink(self.workdir, os.path.join(self.rundir, name))
-        stage = os.path.join(self.share, "stage")
-        if os.path.isdir(stage):
-            safety.safe_rmtree(self.workdir, stage)
+        for copied in ("stage", "kernel"):
+            path = os.path.join(self.share, copied)
+            if os.path.isdir(path):
+                safety.safe_rmtree(self.workdir, path)
         prune_runs(self.workdir)
 
 

@@ -97,11 +97,11 @@ def journal_events(text: str, patterns: dict[str, str]) -> dict[str, list[float]
     return found
 
 
-def failover_from_journal(text: str, victim: str, survivor: str, t_kill: float) -> dict:
+def failover_from_journal(text: str, victim: str, survivor: str, t_kill: float, alua: str = "p_lio") -> dict:
     """Failover milestones on the survivor, from Pacemaker's and corosync's own log lines."""
     ev = journal_events(text, {
         "membership_lost": rf"(Node {victim} state is now lost|{victim}.*left|Removing all {victim})",
-        "promote_ok": rf"Result of promote operation for p_lio on {survivor}: ok",
+        "promote_ok": rf"Result of promote operation for {alua} on {survivor}: ok",
     })
     out: dict[str, float | None] = {}
     for k, times in ev.items():

@@ -73,10 +73,12 @@ class Results:
 
 
 class Scenario:
-    def __init__(self, lab: Lab, results: Results) -> None:
+    def __init__(self, lab: Lab, results: Results, variant: T.Variant) -> None:
         self.lab = lab
         self.r = results
+        self.v = variant
         self.nodes: dict[str, Instance] = {}
+        self.r.facts["variant"] = variant.name
 
     # -- helpers --------------------------------------------------------------
 
@@ -113,7 +115,7 @@ class Scenario:
             self.lab.net.bridge(b)
         for node in T.STORAGE:
             self.lab.add(node, mem_mb=T.STORAGE_MEM_MB, nics=T.nics(node), disks={"drbd": T.DRBD_DISK_MB},
-                         overlay=T.overlay(node), modules=T.STORAGE_MODULES)
+                         overlay=T.overlay(node), modules=self.v.modules)
         self.lab.add(T.INITIATOR, mem_mb=T.INITIATOR_MEM_MB, nics=T.nics(T.INITIATOR), overlay=self.initiator_overlay(),
                      modules=T.INITIATOR_MODULES)
         times = self.lab.boot([*T.STORAGE, T.INITIATOR], timeout=240)
@@ -129,7 +131,7 @@ class Scenario:
 
     def initiator_overlay(self) -> dict[str, str]:
         files = T.overlay(T.INITIATOR)
-        files["/etc/multipath.conf"] = lab_multipath_conf()
+        files["/etc/multipath.conf"] = read(os.path.join(KIT_DIR, "multipath.conf"))  # the kit, unchanged
         return files
 
     # -- stage: DRBD, created once by hand as an admin does ---------------------
@@ -149,20 +151,6 @@ class Scenario:
         return out.strip().splitlines()[-2].strip() if out.strip() else ""
 
 
-def lab_multipath_conf() -> str:
-    """The kit's multipath.conf with the one change the UML kernel needs.
-
-    The UML kernel has no scsi_dh_* modules (CONFIG_SCSI_DH is off), so a map
-    with hardware_handler "1 alua" cannot be created; "0" leaves ALUA to the
-    alua prio (RTPG), which is what the lab checks."""
-    with open(os.path.join(KIT_DIR, "multipath.conf")) as f:
-        text = f.read()
-    new, n = re.subn(r'hardware_handler\s+"1 alua"', 'hardware_handler      "0"', text)
-    if n == 0:
-        raise StageFailed('initiator/multipath.conf has no hardware_handler "1 alua" line')
-    return "# lab copy of initiator/multipath.conf: hardware_handler \"0\" (no scsi_dh in UML)\n" + new
-
-
 # -- cluster configuration text ---------------------------------------------------
 
 
@@ -171,24 +159,26 @@ def read(path: str) -> str:
         return f.read()
 
 
-def crm_layers() -> tuple[str, str, list[str]]:
+def crm_layers(variant: T.Variant) -> tuple[str, str, list[str]]:
     """(base, stack, sources): the CIB text loaded before and after the VG exists.
 
     base  = the lab's properties + crm/drbd.crm + crm/lock.crm
-    stack = crm/stack-lio.crm as shipped: all layers (reloading the first two changes
-            nothing), the LIO target layer (iSCSITarget/iSCSILogicalUnit without portals)
-            and ocf:alua:lio, which opens the portals once the LUN is in its group.
+    stack = the variant's crm file as shipped (crm/stack-lio.crm or crm/stack.crm): all layers
+            (reloading the first two changes nothing) and the target layer: for LIO
+            iSCSITarget/iSCSILogicalUnit without portals and ocf:alua:lio, which opens the portals
+            once the LUN is in its group; for SCST ocf:alua:scst, which creates the vdisk, the
+            target and its LUN, places them in their ALUA groups and only then enables the target.
     The lab's names (nodes, IQNs, addresses, VG, LV, serial) are the snippets' own."""
     base = [read(os.path.join(LAB_DIR, "crm", "lab.crm"))]
     sources = ["tests/lab/crm/lab.crm"]
     for name in ("drbd.crm", "lock.crm"):
         base.append(read(os.path.join(CRM_DIR, name)))
         sources.append(f"crm/{name}")
-    stack_file = os.path.join(CRM_DIR, "stack-lio.crm")
+    stack_file = os.path.join(CRM_DIR, variant.stack_crm)
     if not os.path.exists(stack_file):
-        raise StageFailed("crm/stack-lio.crm is missing")
+        raise StageFailed(f"crm/{variant.stack_crm} is missing")
     stack = read(stack_file)
-    sources.append("crm/stack-lio.crm")
+    sources.append(f"crm/{variant.stack_crm}")
     return "\n".join(base), stack, sources
 
 
@@ -244,9 +234,36 @@ class ClusterMixin:
 
 
 class StackMixin:
+    def start_sampler(self: Scenario, node: str) -> None:
+        """Both nodes' ALUA group states every 0.25 s, from now to the end (guest/alua-sampler.py)."""
+        self.n(node).sh("rm -f /run/lab-alua-sampler.stop; systemd-run --unit=lab-alua-sampler --collect "
+                        f"/usr/bin/python3 /lab/guest/alua-sampler.py {node}", timeout=30)
+
+    def alua_samples(self: Scenario) -> str:
+        """No two active/optimized groups at any sampled moment, through every fault."""
+        from . import alua_samples
+
+        for node in T.STORAGE:
+            if self.n(node).running():
+                self.n(node).run("touch /run/lab-alua-sampler.stop", timeout=20, check=False)
+        time.sleep(0.5)
+        samples = {node: alua_samples.load(os.path.join(self.lab.share, "nodes", node, "alua.jsonl"))
+                   for node in T.STORAGE}
+        problems = alua_samples.two_active(samples)
+        summary = alua_samples.summary(samples)
+        self.r.facts["alua_samples"] = summary
+        self.r.facts["two_active"] = problems[:50]
+        if any(v["samples"] < 20 for v in summary.values()):
+            raise StageFailed(f"too few ALUA samples to judge: {summary}")
+        if problems:
+            raise StageFailed(f"{len(problems)} sampled moment(s) with two active/optimized groups, first: "
+                              f"{problems[:3]}")
+        counts = ", ".join(f"{n} {v['samples']} (longest gap {v['longest_gap']} s)" for n, v in summary.items())
+        return f"never two active groups; samples: {counts}"
+
     def cluster(self: Scenario) -> str:
         """corosync + Pacemaker with a CIB seeded from crm/drbd.crm + crm/lock.crm (offline crmsh)."""
-        base, stack, sources = crm_layers()
+        base, stack, sources = crm_layers(self.v)
         cdir = os.path.join(self.lab.share, "cluster")
         os.makedirs(cdir, exist_ok=True)
         with open(os.path.join(cdir, "base.crm"), "w") as f:
@@ -283,22 +300,25 @@ class StackMixin:
         return f"{out.strip()} ({time.time() - t:.0f} s)"
 
     def stack(self: Scenario) -> str:
-        """crm/lvm.crm + target layer + LIO ALUA layer loaded into the live cluster (one crmsh call)."""
+        """The variant's whole-stack crm file loaded into the live cluster (one crmsh call)."""
         t = time.time()
         self.n("hpms01").sh("crm configure load update /lab/cluster/stack.crm", timeout=180)
         both = {"hpms01": "Started", "hpms02": "Started"}
-        want = {"p_lvm_vg1": both, "p_target_vg1": both, "p_lu_vg1": both}
+        want = {"p_lvm_vg1": both, **{rsc: both for rsc in self.v.target_rscs}}
+        alua = self.v.alua
 
         def promoted():
-            st = self.wait_roles("shared VG, targets and LUNs on both nodes", want, 30)
-            lio = st.get("p_lio", {})
-            return st if sorted(lio.values()) == ["Promoted", "Unpromoted"] else None
+            st = self.wait_roles("shared VG (and the target layer) on both nodes", want, 30)
+            roles = st.get(alua, {})
+            return st if sorted(roles.values()) == ["Promoted", "Unpromoted"] else None
 
-        st = wait_for("p_lio promoted on one node, unpromoted on the other", promoted, 400, interval=3)
+        st = wait_for(f"{alua} promoted on one node, unpromoted on the other", promoted, 400, interval=3)
         dt = time.time() - t
-        prom = [n for n, r in st["p_lio"].items() if r == "Promoted"][0]
+        prom = [n for n, r in st[alua].items() if r == "Promoted"][0]
         self.r.facts["promoted_at_start"] = prom
         self.r.facts["stack_up_seconds"] = round(dt, 1)
+        for node in T.STORAGE:
+            self.start_sampler(node)
         return f"stack up {dt:.0f} s after load; ALUA promoted on {prom}"
 
 
@@ -342,6 +362,16 @@ def parse_sessions(text: str) -> dict[str, tuple[str, str]]:
 
 def node_of_iqn(iqn: str) -> str:
     return {v: k for k, v in T.IQN.items()}.get(iqn, "?")
+
+
+def parse_inquiry(text: str) -> tuple[str, str]:
+    """sg_inq -> (vendor identification, product identification)."""
+    fields = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition(":")
+        if sep and key in ("Vendor identification", "Product identification"):
+            fields[key] = value.strip()
+    return fields.get("Vendor identification", ""), fields.get("Product identification", "")
 
 
 def parse_rtpg(text: str) -> list[dict]:
@@ -399,7 +429,11 @@ class InitiatorMixin:
         inq = ini.sh(f"sg_inq /dev/{dev}", timeout=30)
         if "TPGS=1" not in inq:
             raise StageFailed(f"sg_inq /dev/{dev} does not show TPGS=1 (implicit ALUA):\n{inq}")
-        checks = ["sg_inq: TPGS=1 (implicit ALUA)"]
+        vendor, product = parse_inquiry(inq)
+        if vendor != self.v.vendor or (self.v.product and product != self.v.product):
+            raise StageFailed(f"sg_inq /dev/{dev}: vendor {vendor!r}, product {product!r}; expected "
+                              f"{self.v.vendor!r}, {self.v.product or 'any'!r}:\n{inq}")
+        checks = [f"sg_inq: vendor {vendor}, product {product}, TPGS=1 (implicit ALUA)"]
         prom = self.r.facts["promoted_at_start"]
         rtpg_all = {}
         for d in sorted(self.sessions):
@@ -408,15 +442,15 @@ class InitiatorMixin:
         self.r.facts["sg_inq"] = inq
         self.r.facts["sg_rtpg"] = rtpg_text
         self.r.facts["rtpg_by_path"] = rtpg_all
-        # Through each path, RTPG reports the groups of the node it reaches.  LIO (Linux 6.1) leaves
-        # empty groups out of REPORT TARGET PORT GROUPS, so a path shows only its own node's group
-        # (SCST, as in the seed, also lists the peer's group): the union over all paths must
-        # show two groups, one active/optimized (reached through the promoted node) and one
-        # active/non-optimized.
+        # Through each path, RTPG reports the groups of the node it reaches.  SCST (as in the seed)
+        # lists both nodes' groups through every path; LIO (Linux 6.1) leaves empty groups out, so
+        # a path shows only its own node's group.  Either way the union over all paths must show
+        # two groups, one active/optimized (the promoted node's) and one active/non-optimized.
         union: dict[int, set[str]] = {}
         for d, groups in rtpg_all.items():
-            if not groups:
-                raise StageFailed(f"sg_rtpg /dev/{d} reports no target port group")
+            if len(groups) != self.v.rtpg_groups_per_path:
+                raise StageFailed(f"sg_rtpg /dev/{d} reports {len(groups)} target port group(s), expected "
+                                  f"{self.v.rtpg_groups_per_path} on {self.v.name}: {groups}")
             for g in groups:
                 union.setdefault(g["id"], set()).add(g["state"])
         states = sorted(s for v in union.values() for s in v)
@@ -437,7 +471,11 @@ class InitiatorMixin:
         act = [g for g in v["groups"] if g["status"] == "active"][0]
         if nodes != {prom} or act["prio"] != 50:
             raise StageFailed(f"active path group should be prio 50 with {prom}'s paths:\n{v['text']}")
-        checks.append(f"multipath: prio {prios}, active group (prio 50) = {prom}'s paths")
+        if prios != [50, 10]:
+            raise StageFailed(f"multipath path group priorities {prios}, expected [50, 10]:\n{v['text']}")
+        if "hwhandler='1 alua'" not in v["text"]:
+            raise StageFailed(f"multipath map without hwhandler='1 alua' (scsi_dh_alua):\n{v['text']}")
+        checks.append(f"multipath: prio {prios}, hwhandler='1 alua', active group (prio 50) = {prom}'s paths")
         self.r.facts["multipath_start"] = v["text"]
         ini.sh("mkfs.xfs -f -q /dev/mapper/mpatha && mkdir -p /share && "
                "mount -o noatime /dev/mapper/mpatha /share", timeout=180)
@@ -510,7 +548,8 @@ class FaultsMixin:
 
     def node_failure(self: Scenario) -> str:
         """Seed TESTING 2: the promoted storage node goes down hard and comes back."""
-        prom = self.roles()["p_lio"]
+        alua = self.v.alua
+        prom = self.roles()[alua]
         victim = [n for n, r in prom.items() if r == "Promoted"][0]
         survivor = [n for n in T.STORAGE if n != victim][0]
         self.r.facts["node_failure_victim"] = victim
@@ -525,9 +564,9 @@ class FaultsMixin:
 
         def promoted_on_survivor():
             st = self.roles(survivor)
-            return st if st.get("p_lio", {}).get(survivor) == "Promoted" else None
+            return st if st.get(alua, {}).get(survivor) == "Promoted" else None
 
-        wait_for(f"p_lio promoted on {survivor}", promoted_on_survivor, 180, interval=1)
+        wait_for(f"{alua} promoted on {survivor}", promoted_on_survivor, 180, interval=1)
         t_prom = time.time() - t0
         self.r.event(f"{survivor} promoted (seen)")
 
@@ -550,12 +589,13 @@ class FaultsMixin:
         self.lab.instances[victim].start()
         self.lab.instances[victim].wait_ready(240)
         self.r.event(f"{victim} booted")
+        self.start_sampler(victim)
 
         def rejoined():
             xml = self.mon(survivor)
             st = parse_crm_mon(xml)
-            lio = st.get("p_lio", {})
-            if lio.get(survivor) == "Promoted" and lio.get(victim) == "Unpromoted":
+            roles = st.get(alua, {})
+            if roles.get(survivor) == "Promoted" and roles.get(victim) == "Unpromoted":
                 return st
             # a failed start on the returning node is not retried (start-failure-is-fatal): stop here
             fatal = [f for f in crm_failures(xml) if f" on {victim}:" in f and "_start_" in f]
@@ -566,7 +606,7 @@ class FaultsMixin:
 
         workaround = ""
         try:
-            wait_for(f"{victim} rejoined with p_lio unpromoted", rejoined, 420, interval=3)
+            wait_for(f"{victim} rejoined with {alua} unpromoted", rejoined, 420, interval=3)
         except GiveUp as e:
             # Known: the returning node's DRBD is promoted while it resyncs (Inconsistent) and
             # drbd-lvm's start refuses, which Pacemaker never retries.  Record it, then do what an
@@ -577,7 +617,7 @@ class FaultsMixin:
             wait_for(f"DRBD UpToDate on {victim}", lambda: "ds:UpToDate/UpToDate" in
                      self.n(victim).sh("cat /proc/drbd", timeout=20), 300, interval=2)
             self.n(survivor).sh("crm_resource --cleanup", timeout=60)
-            wait_for(f"{victim} rejoined with p_lio unpromoted (after cleanup)", rejoined, 300, interval=3)
+            wait_for(f"{victim} rejoined with {alua} unpromoted (after cleanup)", rejoined, 300, interval=3)
         t_rejoin = time.time() - t1
         self.r.event(f"{victim} rejoined unpromoted")
         fenced = [f for f in self.r.facts.get("fencing", []) if f["node"] == victim and f["t"] >= t0]
@@ -596,8 +636,8 @@ class FaultsMixin:
         # no ping-pong: the promotion stays on the survivor for a while
         for _ in range(6):
             st = self.roles(survivor)
-            if st.get("p_lio", {}).get(survivor) != "Promoted":
-                raise StageFailed(f"promotion moved back (ping-pong): {st.get('p_lio')}")
+            if st.get(alua, {}).get(survivor) != "Promoted":
+                raise StageFailed(f"promotion moved back (ping-pong): {st.get(alua)}")
             time.sleep(5)
         self.r.facts["crm_mon_node_back"] = self.n(survivor).sh("crm_mon -1r", timeout=30)
         self.r.facts["failover_seen_seconds"] = round(t_prom, 1)

@@ -26,10 +26,37 @@ SERIAL = "509f7d73"  # the unit serial both nodes present (as in the seed)
 STORAGE_MEM_MB = 640
 INITIATOR_MEM_MB = 512
 
-STORAGE_MODULES = ["configfs", "drbd", "dm_mod", "dlm", "target_core_mod", "target_core_iblock",
-                   "iscsi_target_mod"]
-INITIATOR_MODULES = ["iscsi_tcp", "sd_mod", "sg", "dm_mod", "dm_multipath", "dm_round_robin",
+BASE_MODULES = ["configfs", "drbd", "dm_mod", "dlm"]
+# scsi_dh_alua: the kit's and the seed's multipath.conf say hardware_handler "1 alua"
+INITIATOR_MODULES = ["iscsi_tcp", "sd_mod", "sg", "scsi_dh_alua", "dm_mod", "dm_multipath", "dm_round_robin",
                      "dm_service_time"]
+
+
+class Variant:
+    """One target backend of the lab: what the storage nodes load and what crm/ ships for it."""
+
+    def __init__(self, name: str, *, alua: str, stack_crm: str, target_rscs: tuple[str, ...],
+                 modules: list[str], vendor: str, product: str, rtpg_groups_per_path: int) -> None:
+        self.name = name
+        self.alua = alua                # the promotable ALUA primitive in the shipped crm file
+        self.stack_crm = stack_crm      # crm/<file>: the whole stack, loaded as shipped
+        self.target_rscs = target_rscs  # cloned target-layer primitives that must run on both nodes
+        self.modules = modules          # the storage nodes' kernel modules
+        self.vendor = vendor            # sg_inq: vendor identification of the LUN
+        self.product = product          # sg_inq: product identification ("": not checked)
+        # REPORT TARGET PORT GROUPS through one path: SCST lists both nodes' groups (as in the
+        # seed); LIO (Linux 6.1) leaves the empty peer group out (lab Finding 4)
+        self.rtpg_groups_per_path = rtpg_groups_per_path
+
+
+VARIANTS = {
+    "lio": Variant("lio", alua="p_lio", stack_crm="stack-lio.crm", target_rscs=("p_target_vg1", "p_lu_vg1"),
+                   modules=[*BASE_MODULES, "target_core_mod", "target_core_iblock", "iscsi_target_mod"],
+                   vendor="LIO-ORG", product="", rtpg_groups_per_path=1),
+    "scst": Variant("scst", alua="p_scst", stack_crm="stack.crm", target_rscs=(),
+                    modules=[*BASE_MODULES, "scst", "scst_vdisk", "iscsi-scst"],
+                    vendor="SCST_BIO", product="vg1", rtpg_groups_per_path=2),
+}
 
 BRIDGES = ("br-ring", "br-a", "br-b")
 

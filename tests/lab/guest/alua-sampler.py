@@ -1,0 +1,59 @@
+#!/usr/bin/python3
+"""Sample this node's ALUA target port group states every 0.25 s (lab, both backends).
+
+Appends one JSON line per sample to /lab/nodes/<node>/alua.jsonl:
+{"t": epoch seconds, "groups": {"<device group or backstore>/<group>": "<state>"}}
+with the states named as SCST names them (LIO's codes are translated).  The
+host (ulab.alua_samples) merges both nodes' samples and fails the run if two
+groups were active/optimized at one moment.  Reads only: sysfs / configfs.
+"""
+
+import glob
+import json
+import os
+import sys
+import time
+
+SCST = "/sys/kernel/scst_tgt/device_groups/*/target_groups/*/state"
+LIO = "/sys/kernel/config/target/core/*/*/alua/*/alua_access_state"
+LIO_STATES = {0: "active", 1: "nonoptimized", 2: "standby", 3: "unavailable", 14: "offline", 15: "transitioning"}
+
+
+def first_line(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline().strip()
+    except OSError:
+        return None
+
+
+def sample() -> dict[str, str]:
+    groups: dict[str, str] = {}
+    for path in glob.glob(SCST):
+        parts = path.split("/")  # .../device_groups/<dg>/target_groups/<tg>/state
+        state = first_line(path)
+        if state is not None:
+            groups[f"{parts[-4]}/{parts[-2]}"] = state
+    for path in glob.glob(LIO):
+        parts = path.split("/")  # .../core/<hba>/<dev>/alua/<tg_pt_gp>/alua_access_state
+        if parts[-2] == "default_tg_pt_gp":
+            continue  # the agent moves every LUN out of it before the portals open
+        code = first_line(path)
+        if code is not None and code.isdigit():
+            groups[f"{parts[-4]}/{parts[-2]}"] = LIO_STATES.get(int(code), code)
+    return groups
+
+
+def main() -> int:
+    node = sys.argv[1]
+    out = f"/lab/nodes/{node}/alua.jsonl"
+    with open(out, "a", encoding="utf-8") as f:
+        while not os.path.exists("/run/lab-alua-sampler.stop"):
+            f.write(json.dumps({"t": round(time.time(), 3), "groups": sample()}) + "\n")
+            f.flush()
+            time.sleep(0.25)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
