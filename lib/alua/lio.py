@@ -21,6 +21,7 @@ sources: tests/emulators/LIO-FACTS.md.
 
 from __future__ import annotations
 
+from alua.addresses import check_ipv4, check_ipv6
 from alua.alua import ACTIVE, NONOPTIMIZED, OFFLINE, STANDBY, TRANSITIONING, UNAVAILABLE, AluaBackend
 from alua.kernelfs import KernelTree
 from alua.ocf.errors import OcfError
@@ -126,27 +127,6 @@ def parse_devices(raw: str) -> tuple[DeviceSpec, ...]:
 MAX_PORTAL = 255  # configfs refuses longer names (ENAMETOOLONG) before LIO sees them
 
 
-def _check_ipv4(host: str) -> None:
-    octets = host.split(".")
-    if len(octets) != 4 or not all(o.isdigit() and o.isascii() and len(o) <= 3 for o in octets):
-        raise ValueError(f"has address {host!r}, not a dotted IPv4 address (IPv6 goes in brackets: [ADDR]:PORT)")
-    if any(int(o) > 255 or (len(o) > 1 and o[0] == "0") for o in octets):
-        raise ValueError(f"has address {host!r}, not a valid IPv4 address")
-
-
-def _check_ipv6(host: str) -> str:
-    """The address in its one canonical spelling (LIO refuses a second spelling of a portal)."""
-    import ipaddress  # only for IPv6 portals: the monitor of an IPv4 setup stays light
-
-    try:
-        address = ipaddress.IPv6Address(host)
-    except ValueError:
-        raise ValueError(f"has address [{host}], not a valid IPv6 address") from None
-    if address.is_link_local and not address.scope_id:
-        raise ValueError(f"has link-local address [{host}] without a %scope (e.g. [{host}%eth1]), which LIO refuses")
-    return str(address)
-
-
 def check_portal(portal: str) -> str:
     """One iSCSI network portal as LIO names its np directory: IPV4:PORT or [IPV6]:PORT.
 
@@ -159,8 +139,8 @@ def check_portal(portal: str) -> str:
     if not (port.isdigit() and port.isascii()) or port[0] == "0" or not 1 <= int(port) <= 65535:
         raise ValueError(f"has port {port!r}, not a number from 1 to 65535")
     if host.startswith("[") and host.endswith("]"):
-        return f"[{_check_ipv6(host[1:-1])}]:{port}"
-    _check_ipv4(host)
+        return f"[{check_ipv6(host[1:-1])}]:{port}"
+    check_ipv4(host)
     return portal
 
 

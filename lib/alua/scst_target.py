@@ -7,6 +7,8 @@
     targets/<driver>/<IQN>/luns/mgmt       add NAME LUN | del LUN
     targets/<driver>/<IQN>/luns/<LUN>/device  -> devices/<NAME>
     targets/<driver>/<IQN>/enabled         0 | 1: whether initiators can log in
+    targets/iscsi/mgmt                     add_target_attribute IQN allowed_portal ADDR (parameter portals)
+    targets/iscsi/<IQN>/allowed_portal[N]  the addresses on which iscsi-scstd offers the target
 
 Start creates the devices and the disabled target, the ALUA code places the
 devices in their device group and states the groups, and only then does
@@ -23,6 +25,7 @@ from __future__ import annotations
 import errno
 import os
 
+from alua.addresses import check_ipv4, check_ipv6
 from alua.kernelfs import strerror
 from alua.ocf.errors import ConfigError, OcfError
 from alua.ocf.exitstatus import ExitStatus
@@ -85,6 +88,33 @@ def parse_devices(raw: str) -> tuple[DeviceSpec, ...]:
     return tuple(DeviceSpec(name, path) for name, path in pairs)
 
 
+def check_address(address: str) -> str:
+    """One allowed_portal value: an IPv4 or IPv6 address (no port: iscsi-scstd has one for all), canonical."""
+    reject_control_chars(address)
+    if ":" in address:
+        return check_ipv6(address, who="iscsi-scstd")
+    check_ipv4(address)
+    return address
+
+
+def parse_portals(raw: str) -> dict[str, tuple[str, ...]]:
+    """``"node1=ADDR,ADDR node2=ADDR"``: the addresses on which each node's iSCSI target is offered."""
+    from alua.promotable import parse_node_map
+
+    def check(value: str) -> None:
+        seen: set[str] = set()
+        for address in value.split(","):
+            try:
+                canonical = check_address(address)
+            except ValueError as e:
+                raise ValueError(f"{address!r} that {e}") from None
+            if canonical in seen:
+                raise ValueError(f"{address!r} twice")
+            seen.add(canonical)
+
+    return {node: tuple(value.split(",")) for node, value in parse_node_map(raw, "ADDRESS[,ADDRESS...]", check)}
+
+
 def _check_lun(number: str) -> None:
     # One spelling per number (no leading zeros): "0" and "00" must not pass as two LUNs.
     if not (number.isascii() and number.isdigit()) or int(number) > MAX_LUN or number != str(int(number)):
@@ -102,11 +132,19 @@ def parse_luns(raw: str) -> tuple[tuple[int, str], ...]:
 
 
 def check_layer_params(
-    device_groups: Sequence[DeviceGroupSpec], devices: Sequence[DeviceSpec], luns: Sequence[tuple[int, str]]
+    device_groups: Sequence[DeviceGroupSpec],
+    devices: Sequence[DeviceSpec],
+    luns: Sequence[tuple[int, str]],
+    portals: Mapping[str, Sequence[str]] | None = None,
+    driver: str = "iscsi",
 ) -> None:
     """Cross-parameter rules of the target layer; ConfigError (6) names the parameter."""
     if luns and not devices:
         raise ConfigError("luns", "is set without parameter 'devices' (it numbers the devices the agent creates)")
+    if portals and not devices:
+        raise ConfigError("portals", "is set without parameter 'devices' (it restricts the target the agent owns)")
+    if portals and driver != "iscsi":
+        raise ConfigError("portals", f"is iSCSI's allowed_portal; parameter 'target_driver' is {driver}")
     grouped = {dev for dg in device_groups for dev in dg.devices}
     for dev in devices:
         if dev.name not in grouped:
@@ -147,8 +185,10 @@ class ScstTargetLayer:
         driver: str,
         log: Logger,
         var_dir: str = SCST_VAR_DIR,
+        portals: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.sysfs = sysfs
+        self.portals = dict(portals or {})
         self.devices = tuple(devices)
         self.luns = tuple(luns)
         self.handler = handler
@@ -265,6 +305,37 @@ class ScstTargetLayer:
                 self._send(f"disable target {local.target}", "0", *target, "enabled")
             self.log.info(f"setting rel_tgt_id {local.rel_tgt_id} on target {local.target} (was {rel})")
             self._send(f"set rel_tgt_id of {local.target}", str(local.rel_tgt_id), *target, "rel_tgt_id")
+        self._restrict_portals(local)
+
+    def _allowed_portals(self, local: NodePort) -> dict[str, str]:
+        """The target's allowed_portal attributes: address -> attribute file."""
+        target = self._target(local)
+        found = {}
+        for name in self.sysfs.listdir(*target):
+            if name.startswith("allowed_portal"):
+                value = self.sysfs.read(*target, name)
+                if value:
+                    found[value] = name
+        return found
+
+    def _restrict_portals(self, local: NodePort) -> None:
+        """Offer the target only on this node's portals (iscsi-scstd offers every address it has:
+        without this, initiators find and try the cluster's own networks too)."""
+        wanted = self.portals.get(local.node)
+        if not wanted:
+            return
+        have = self._allowed_portals(local)
+        for address in wanted:
+            if address not in have:
+                self.log.info(f"offering target {local.target} on portal {address}")
+                self._send(f"allow portal {address}", f"add_target_attribute {local.target} allowed_portal {address}",
+                           "targets", self.driver, "mgmt")
+        for address in have:
+            if address not in wanted:
+                self.log.info(f"no longer offering target {local.target} on portal {address}")
+                self._send(f"remove portal {address}",
+                           f"del_target_attribute {local.target} allowed_portal {address}",
+                           "targets", self.driver, "mgmt")
 
     def open(self, local: NodePort, *, reassert: bool) -> None:
         """Export the LUNs and enable the target: initiators may log in from now on."""

@@ -128,6 +128,10 @@ def scst_snippet(nodes: tuple[str, ...]) -> Snippet:
     text, n = re.subn(r"\s*\bdevices=(\"[^\"]*\"|\S+)", "", text)
     if n:
         changes.append(f"removed devices from {primitive.group(1)} (no LV here: SCST comes configured)")
+    # portals= restricts the target the agent owns (devices=), so it goes with it.
+    text, n = re.subn(r"\s*\bportals=(\"[^\"]*\"|\S+)", "", text)
+    if n:
+        changes.append(f"removed portals from {primitive.group(1)} (it goes with devices)")
     if tuple(nodes) != SEED_NODES:
         wanted = " ".join(f"{n}={target(n)}" for n in nodes)
         text, n = re.subn(r"\btargets=\"[^\"]*\"", f'targets="{wanted}"', text)

@@ -6,7 +6,7 @@ import pytest
 
 from alua.ocf.errors import ConfigError
 from alua.scst import parse_device_groups
-from alua.scst_target import DeviceSpec, check_layer_params, lun_map, parse_devices, parse_luns
+from alua.scst_target import DeviceSpec, check_layer_params, lun_map, parse_devices, parse_luns, parse_portals
 
 
 def test_devices_in_order() -> None:
@@ -40,6 +40,16 @@ BAD = [
     (parse_luns, "0=vg1 1=vg1", "gives device vg1 two LUNs"),
     (parse_luns, "0=vg 1", "expected LUN=DEVICE"),
     (parse_luns, "0=vg;1", "has DEVICE 'vg;1' for LUN 0"),
+    (parse_portals, "hpms01=192.168.122.99:3260", "not a valid IPv6 address"),  # no port: one for all
+    (parse_portals, "hpms01=192.168.122.256", "not a valid IPv4 address"),
+    (parse_portals, "hpms01=192.168.122.*", "not a dotted IPv4 address"),  # no allowed_portal patterns
+    (parse_portals, "hpms01=!192.168.122.9", "not a dotted IPv4 address"),
+    (parse_portals, "hpms01=192.168.122.99,192.168.122.99", "'192.168.122.99' twice"),
+    (parse_portals, "hpms01=fe80::1", "without a %scope"),
+    (parse_portals, "hpms01=10.0.0.1\nadd_target_attribute x", "expected NODE=ADDRESS"),
+    (parse_portals, "hpms01=10.0.0.1\x07", "control character"),
+    (parse_portals, "hpms01", "expected NODE=ADDRESS[,ADDRESS...]"),
+    (parse_portals, "bad/node=10.0.0.1", "has node name 'bad/node'"),
 ]
 
 
@@ -63,6 +73,22 @@ def test_cross_checks_name_the_parameter(devices: str, luns: str, param: str, wh
     with pytest.raises(ConfigError) as caught:
         check_layer_params(GROUPS, parse_devices(devices) if devices else (), parse_luns(luns) if luns else ())
     assert caught.value.param == param and why in caught.value.reason
+
+
+def test_portals() -> None:
+    assert parse_portals("hpms01=192.168.122.99,192.168.152.99 hpms02=fd00::98") == {
+        "hpms01": ("192.168.122.99", "192.168.152.99"), "hpms02": ("fd00::98",)}
+
+
+@pytest.mark.parametrize(("devices", "driver", "why"), [
+    ("", "iscsi", "without parameter 'devices'"),
+    ("vg1=/a", "qla2x00t", "is iSCSI's allowed_portal; parameter 'target_driver' is qla2x00t"),
+])
+def test_portals_need_an_owned_iscsi_target(devices: str, driver: str, why: str) -> None:
+    portals = parse_portals("hpms01=10.0.0.1")
+    with pytest.raises(ConfigError) as caught:
+        check_layer_params(GROUPS, parse_devices(devices) if devices else (), (), portals, driver)
+    assert caught.value.param == "portals" and why in caught.value.reason
 
 
 def test_a_consistent_layer_passes() -> None:
