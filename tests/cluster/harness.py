@@ -85,6 +85,7 @@ def scst_config(node: str, nodes: tuple[str, ...]) -> dict[str, Any]:
     """A storage node's SCST before the cluster touches ALUA (as tests/scst/harness.py node_config):
     device vg1, the local target registered with rel_tgt_id = the node's position."""
     return {
+        "drivers": {"iscsi": {"enabled": 1}},  # scst.conf enables the driver (SCST leaves it disabled)
         "devices": {DEVICE_GROUP: {"handler": "vdisk_blockio", "filename": "/dev/drbd0", "usn": "509f7d73"}},
         "targets": {
             "iscsi": {target(node): {"rel_tgt_id": nodes.index(node) + 1, "enabled": 1, "luns": {"0": DEVICE_GROUP}}}

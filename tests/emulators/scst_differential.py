@@ -23,8 +23,9 @@ PROBE = Path(__file__).resolve().parent / "scst_probe.py"
 # path (as the probe names it) -> why its text is not compared, and the pattern both must match
 MACHINE_DEPENDENT: dict[str, tuple[str, str]] = {}
 
-# The emulator's starting state for the probe: a loaded SCST with the iSCSI driver, nothing else.
-START = {"drivers": {"iscsi": {"enabled": 1}}}
+# The emulator's starting state for the probe, as the lab's: SCST, scst_vdisk and iscsi-scst loaded,
+# iscsi-scstd running and nothing configured (so the iSCSI driver is disabled).
+START = {"drivers": {"iscsi": {}}}
 
 
 def run_emulator(device: str = "/dev/ubdb", config: dict[str, Any] | None = None) -> list[dict]:

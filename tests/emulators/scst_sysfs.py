@@ -53,7 +53,7 @@ optional in a config)::
 
     {
       "version": "3.9.0",
-      "drivers": {"iscsi": {"enabled": 1}},
+      "drivers": {"iscsi": {"enabled": 1}},   # "enabled" defaults to 0
       "devices": {
         "vg1": {"handler": "vdisk_blockio", "filename": "/dev/drbd0",
                 "t10_dev_id": "509f7d73-vg1", "usn": "509f7d73",
@@ -538,11 +538,12 @@ class ScstSysfs:
         existing = self.targets_dir.get(driver)
         if isinstance(existing, Directory):
             return existing
-        self.drivers.setdefault(driver, {"enabled": 1})
+        self.drivers.setdefault(driver, {"enabled": 0})  # iscsi-scstd starts with it disabled
         ddir = self.targets_dir.subdir(driver)
         self._attr(ddir, "mgmt", lambda: MGMT_HELP_TGTT,
                    lambda data: self._store_tgtt_mgmt(driver, data), work=True)
-        self._attr(ddir, "enabled", lambda: f"{self.drivers[driver]['enabled']}\n",
+        # iscsi-scstd prints "%d\n", iscsi_attr_show() adds "\n"
+        self._attr(ddir, "enabled", lambda: f"{self.drivers[driver]['enabled']}\n\n",
                    lambda data: self._store_driver_enabled(driver, data))
         return ddir
 
@@ -1123,7 +1124,7 @@ class ScstSysfs:
     def _load(self, config: Dict[str, Any]) -> None:
         for driver, attrs in (config.get("drivers") or {}).items():
             self._ensure_driver(driver)
-            self.drivers[driver]["enabled"] = int(attrs.get("enabled", 1))
+            self.drivers[driver]["enabled"] = int((attrs or {}).get("enabled", 0))
         for name, attrs in (config.get("devices") or {}).items():
             attrs = dict(attrs)
             self.add_device(name, attrs.pop("handler", "vdisk_blockio"), **attrs)

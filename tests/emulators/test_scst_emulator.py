@@ -109,7 +109,8 @@ def test_layout_and_read_formats(scst_emulator) -> None:
     for entry in ("luns/mgmt", "ini_groups/mgmt", "sessions"):
         assert os.path.exists(em.path(f"{tgt}/{entry}")), entry
     assert os.path.isfile(em.path("targets/iscsi/mgmt"))
-    assert em.read("targets/iscsi/enabled") == "1\n"
+    # iscsi-scstd's "%d\n" plus the kernel's "\n"; disabled when no config enables it (probe step 11)
+    assert em.read("targets/iscsi/enabled") == "0\n\n"
     # sysfs-like metadata: 4096-byte regular files, read returns real length
     assert os.stat(em.path(f"{dev}/usn")).st_size == 4096
     listing = sh_ok(em, "ls devices/vg1 && cat devices/vg1/type")

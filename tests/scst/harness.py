@@ -29,6 +29,7 @@ def node_config(node: str, nodes=NODES, devices=("vg1",)) -> dict:
     """What SCST looks like on a storage node before the cluster touches ALUA."""
     rel = nodes.index(node) + 1
     return {
+        "drivers": {"iscsi": {"enabled": 1}},  # scst.conf enables the driver (SCST leaves it disabled)
         "devices": {d: {"handler": "vdisk_blockio", "filename": f"/dev/drbd{i}", "usn": f"509f7d7{i}"}
                     for i, d in enumerate(devices)},
         "targets": {"iscsi": {target(node): {"rel_tgt_id": rel, "enabled": 1, "luns": {"0": devices[0]}}}},
