@@ -92,7 +92,7 @@ def first_line(text: str) -> str:
 
 def test_layout_and_read_formats(scst_emulator) -> None:
     em = scst_emulator(BASE)
-    assert em.read("version") == "3.9.0\n"
+    assert em.read("version").startswith("SCST version: 3.11.0-pre\nSCST build date: \n")
     assert em.read(f"{DG}/mgmt") == ('Usage: echo "create group_name" >mgmt\n'
                                      '       echo "del group_name" >mgmt\n')
     dev = "devices/vg1"
@@ -156,7 +156,7 @@ def test_add_device_creates_symlink(scst_emulator) -> None:
     assert write_errno(em, f"{DG}/dg2/devices/mgmt", "add nosuch") == errno.EINVAL
     assert write_errno(em, f"{DG}/dg2/devices/mgmt", "del vg1") == errno.EINVAL
     assert write_errno(em, f"{DG}/dg2/devices/mgmt", "remove vg2") == errno.EINVAL
-    assert not os.path.exists(em.path("devices/vg2/bind_alua_state"))  # blockio only
+    assert em.read("devices/vg2/bind_alua_state") == "0\n"  # fileio has it too (3.11), off by default
     sh_ok(em, f"echo del vg1 > {DG}/dg1/devices/mgmt")
     assert not os.path.lexists(link)
 
@@ -169,7 +169,7 @@ def test_target_group_attributes(scst_emulator) -> None:
     assert sorted(os.listdir(em.path(tg))) == ["group_id", "mgmt", "preferred", "state"]
     assert em.read(f"{tg}/group_id") == "0\n[key]\n"
     assert em.read(f"{tg}/state") == "active\n[key]\n"
-    assert em.read(f"{tg}/preferred") == "0\n[key]\n"
+    assert em.read(f"{tg}/preferred") == "0\n"  # [key] only when 1 (probe steps 137, 186)
     sh_ok(em, f"echo 1 > {tg}/group_id && echo standby > {tg}/state && "
               f"echo 1 > {tg}/preferred")
     assert em.read(f"{tg}/group_id") == "1\n[key]\n"
@@ -277,10 +277,110 @@ def test_rel_tgt_id_and_enable_rules(scst_emulator) -> None:
     em.write(f"{t2}/enabled", "1")  # auto-generated id
     assert em.read(f"{t2}/rel_tgt_id") == "2\n[key]\n"
     assert write_errno(em, f"{t2}/rel_tgt_id", "1") == errno.EBADSLT
-    assert write_errno(em, f"{t2}/rel_tgt_id", "0") == errno.EINVAL
+    # 0 clashes with the copy manager's target, which always counts (probe step 90)
+    assert write_errno(em, f"{t2}/rel_tgt_id", "0") == errno.EBADSLT
     assert write_errno(em, f"{t2}/rel_tgt_id", "7") == 0  # change while enabled
     assert write_errno(em, f"{t2}/enabled", "x") == errno.EINVAL
     assert em.dump()["targets"]["iscsi"][T2] == {"rel_tgt_id": 7, "enabled": 1, "luns": {}}
+
+
+def test_parse_errors_before_the_work_leave_last_sysfs_mgmt_res(scst_emulator) -> None:  # noqa: F811
+    """Probe steps 69 and 75: what a store checks before queueing its sysfs work
+    fails the write but is not a work result."""
+    em = scst_emulator(BASE)
+    t1 = f"targets/iscsi/{T1}"
+    assert write_errno(em, f"{t1}/luns/mgmt", "frob") == errno.EINVAL  # in the work
+    assert raw_read(em, "last_sysfs_mgmt_res") == "-22\n"
+    assert write_errno(em, f"{t1}/luns/mgmt", "add vg1 0") == 0
+    assert raw_read(em, "last_sysfs_mgmt_res") == "0\n"
+    for path, value in ((f"{t1}/rel_tgt_id", "abc"), (f"{t1}/enabled", "2"), ("threads", "0"),
+                        ("devices/vg1/opt_trans_len", "1")):
+        assert write_errno(em, path, value) in (errno.EINVAL, errno.EOPNOTSUPP), path
+        assert raw_read(em, "last_sysfs_mgmt_res") == "0\n", path
+    assert write_errno(em, f"{t1}/rel_tgt_id", "70000") == errno.EINVAL  # range: in the work
+    assert raw_read(em, "last_sysfs_mgmt_res") == "-22\n"
+
+
+def test_add_device_as_vdisk_parses_it(scst_emulator) -> None:  # noqa: F811
+    em = scst_emulator({"drivers": {"iscsi": {}}})
+    hm = "handlers/vdisk_blockio/mgmt"
+    assert write_errno(em, hm, "add_device d1 filename=relative/path") == errno.EINVAL
+    assert write_errno(em, hm, "add_device d1 filename=/dev/x; nosuchparam=1") == errno.EINVAL
+    assert write_errno(em, hm, "add_device d1 filename=/dev/x;o_direct=1") == errno.EINVAL  # fileio's
+    assert write_errno(em, hm, "add_device d1 filename=/dev/x;bind_alua_state=0") == 0
+    assert em.read("devices/d1/bind_alua_state") == "0\n[key]\n"
+    assert write_errno(em, hm, "add_device d1 filename=relative") == errno.EEXIST  # the name first
+    assert write_errno(em, "handlers/vdisk_fileio/mgmt", "add_device f1 filename=/srv/f;o_direct=1") == 0
+    assert em.read("devices/f1/bind_alua_state") == "0\n"  # fileio: off by default
+    assert em.read("devices/f1/t10_vend_id") == "SCST_FIO\n"
+    assert em.read("devices/d1/t10_vend_id") == "SCST_BIO\n"
+    assert em.read("devices/d1/prod_id") == "d1\n"
+    assert write_errno(em, "handlers/vdisk_fileio/mgmt", "del_device d1") == 0  # one list for vdisk
+    assert em.read("handlers/vdisk_blockio/mgmt").endswith("t10_dev_id, write_through\n\n")
+
+
+def test_derived_device_ids_and_setup_id(scst_emulator) -> None:  # noqa: F811
+    from .scst_sysfs import crc32c
+    em = scst_emulator({"drivers": {"iscsi": {}}})
+    em.write("handlers/vdisk_blockio/mgmt", "add_device vg1 filename=/dev/x")
+    assert em.read("devices/vg1/t10_dev_id") == "509f7d73-vg1\n"  # probe step 41
+    assert em.read("devices/vg1/usn") == "509f7d73\n"             # probe step 42
+    assert em.read("devices/vg1/vend_specific_id") == "509f7d73-vg1\n"
+    em.write("setup_id", "0x2a")
+    em.write("handlers/vdisk_nullio/mgmt", "add_device vg2")
+    assert em.read("devices/vg2/usn") == f"2a{crc32c(b'vg2' + bytes(1)):08x}\n"
+
+
+def test_copy_manager_exports_every_device(scst_emulator) -> None:  # noqa: F811
+    """Probe step 87: one LUN on an iSCSI target, two exports (the copy manager's first)."""
+    em = scst_emulator({**BASE, "devices": {**BASE["devices"], "vg2": {"filename": "/dev/drbd1"}}})
+    cm = "targets/copy_manager/copy_manager_tgt"
+    assert sorted(os.listdir(em.path(f"{cm}/luns"))) == ["0", "1", "mgmt"]
+    assert os.readlink(em.path(f"{cm}/luns/1/device")) == "../../../../../devices/vg2"
+    em.write(f"targets/iscsi/{T1}/luns/mgmt", "add vg1 5")
+    exported = em.path("devices/vg1/exported")
+    assert sorted(os.listdir(exported)) == ["export0", "export1"]
+    assert os.readlink(f"{exported}/export1") == f"../../../targets/iscsi/{T1}/luns/5"
+    em.write(f"targets/iscsi/{T1}/luns/mgmt", "del 5")
+    em.write(f"targets/iscsi/{T1}/luns/mgmt", "add vg1 5")
+    assert sorted(os.listdir(exported)) == ["export0", "export2"]  # numbers are not reused
+    em.write("handlers/vdisk_blockio/mgmt", "del_device vg1")
+    em.write("handlers/vdisk_blockio/mgmt", "add_device vg3 filename=/dev/drbd3")
+    assert sorted(os.listdir(em.path(f"{cm}/luns"))) == ["1", "2", "mgmt"]  # scst_cm_next_lun goes on
+    assert "copy_manager" not in em.dump()["targets"]
+
+
+def test_unmodelled_attributes_read_defaults_and_refuse_writes(scst_emulator) -> None:  # noqa: F811
+    em = scst_emulator(BASE)
+    tgt = f"targets/iscsi/{T1}"
+    assert em.read(f"{tgt}/QueuedCommands") == "32\n"
+    assert em.read(f"{tgt}/per_portal_acl") == "0\n\n"
+    assert em.read(f"{tgt}/tid") == "1\n"
+    assert em.read("devices/vg1/threads_num") == "1\n"               # probe step 46
+    assert em.read("devices/vg1/threads_pool_type") == "per_initiator\n"
+    assert em.read("devices/vg1/pr_file_name") == "/var/lib/scst/pr/vg1\n"
+    assert em.read("handlers/vdisk_blockio/trace_level").startswith("out_of_mem | pid | special | mgmt\n")
+    assert write_errno(em, f"{tgt}/QueuedCommands", "64") == errno.EOPNOTSUPP
+    assert write_errno(em, "targets/iscsi/mgmt", f"add_target_attribute {T1} IncomingUser u p") \
+        == errno.EOPNOTSUPP
+    assert raw_read(em, "last_sysfs_mgmt_res") == "0\n"
+
+
+def test_allowed_portal_target_attributes(scst_emulator) -> None:  # noqa: F811
+    em = scst_emulator(BASE)
+    mgmt, tgt = "targets/iscsi/mgmt", f"targets/iscsi/{T1}"
+    for address in ("192.168.122.98", "10.0.0.1"):
+        em.write(mgmt, f"add_target_attribute {T1} allowed_portal {address}")
+    assert em.read(f"{tgt}/allowed_portal") == "192.168.122.98\n[key]\n\n"
+    assert em.read(f"{tgt}/allowed_portal1") == "10.0.0.1\n[key]\n\n"
+    assert write_errno(em, mgmt, f"add_target_attribute {T1} allowed_portal 10.0.0.1") == errno.EINVAL
+    assert write_errno(em, mgmt, f"add_target_attribute {T2} allowed_portal 10.0.0.2") == errno.ENOENT
+    assert write_errno(em, mgmt, "add_attribute allowed_portal 10.0.0.2") == errno.EINVAL
+    em.write(mgmt, f"del_target_attribute {T1} allowed_portal 192.168.122.98")
+    assert write_errno(em, mgmt, f"del_target_attribute {T1} allowed_portal 192.168.122.98") == errno.EINVAL
+    em.write(mgmt, f"add_target_attribute {T1} allowed_portal 10.0.0.3")
+    assert em.read(f"{tgt}/allowed_portal") == "10.0.0.3\n[key]\n\n"  # the first free name
+    assert em.dump()["targets"]["iscsi"][T1]["allowed_portals"] == ["10.0.0.1", "10.0.0.3"]
 
 
 # --- faults ----------------------------------------------------------------------------
@@ -512,8 +612,21 @@ def test_kernel_parsing_helpers() -> None:
     assert info.value.errno == errno.ERANGE
     assert m.kstrtoul(b"-3", signed=True) == -3
     assert m.kstrtoul(b"7\0junk") == 7
-    assert m.lexems(b"  add\tvg1 ;x\n") == ["add", "vg1", "x"]
+    assert m.lexems(b"  add\tvg1 ;x=y\n") == ["add", "vg1", ";x", "y"]  # '=' separates, ';' does not
     assert m.first_line(b"active\nstandby") == b"active"
+    tokens = m.Tokens(b"add_device vg1 filename=/dev/a;;nv_cache=1")
+    assert (tokens.lexem(), tokens.lexem()) == ("add_device", "vg1")
+    assert m.params(tokens, "vg1") == [("filename", "/dev/a")]  # an empty token ends the list
+
+
+def test_default_device_ids() -> None:
+    """vdisk_gen_dev_id_num(): crc32c(0, name, strlen(name) + 1), setup_id in the upper half."""
+    from . import scst_sysfs as m
+    assert m.crc32c(b"123456789", 0xFFFFFFFF) ^ 0xFFFFFFFF == 0xE3069283  # the CRC-32C check value
+    assert m.default_ids("vg1") == ("509f7d73-vg1", "509f7d73")  # measured, probe steps 41-42
+    t10, usn = m.default_ids("vg1", setup_id=0x2A)
+    assert (t10, usn) == ("2a509f7d73-vg1", "2a509f7d73")
+    assert len(m.default_ids("a-rather-long-device-name")[0]) == m.T10_DEV_ID_MAX
 
 
 FUSE_LIBRARY_SCRIPT = textwrap.dedent("""
