@@ -1881,7 +1881,7 @@ def control_reply(emulator: Any, request: Dict[str, Any],
 # --- control socket -------------------------------------------------------------
 
 class _ControlHandler(socketserver.StreamRequestHandler):
-    server: "_ControlServer"
+    server: _ControlServer
 
     def handle(self) -> None:
         for line in self.rfile:
