@@ -22,10 +22,10 @@ import os
 import shutil
 import time
 
-from . import image, kernel
+from . import image, kernel, scst_hazard
 from .lab import TOP, Lab, log
 
-NODE = "scstprobe"
+NODE = scst_hazard.TARGET_NODE
 MODULES = ["scst", "scst_vdisk", "iscsi-scst"]
 PROBE = os.path.join(TOP, "tests", "emulators", "scst_probe.py")
 BENCH = os.path.join(TOP, "tests", "bench", "scst_real.py")
@@ -64,17 +64,22 @@ def probe_in(inst, share: str, *, bench: bool = True) -> dict:  # noqa: ANN001 -
     return result
 
 
-def run(workdir: str, *, bench: bool = True) -> int:
+def run(workdir: str, *, bench: bool = True, hazard: bool = True) -> int:
     k = kernel.build(workdir)
     img = image.build(workdir)
-    lab = Lab(workdir, img, k)
+    lab = Lab(workdir, img, k, "scst-probe")
+    hazard_steps: list[dict] = []
     try:
         lab.prepare()
-        lab.add(NODE, mem_mb=512, nics=[], disks={"probe": 64},
-                overlay={"/etc/hostname": f"{NODE}\n"}, modules=MODULES)
-        t = lab.boot([NODE], timeout=240)[NODE]
-        log(f"{NODE} ready after {t:.0f} s")
+        scst_hazard.add_instances(lab, MODULES)
+        names = [NODE, scst_hazard.INITIATOR] if hazard else [NODE]
+        times = lab.boot(names, timeout=240)
+        log("ready after " + ", ".join(f"{n} {t:.0f} s" for n, t in times.items()))
         result = probe_in(lab.instances[NODE], lab.share, bench=bench)
+        if hazard:
+            h = scst_hazard.Hazard(lab)
+            hazard_steps = h.run()
+            dmesg = h.dmesg
     finally:
         lab.collect_logs()
         lab.cleanup()
@@ -84,6 +89,9 @@ def run(workdir: str, *, bench: bool = True) -> int:
     bench_result = result.pop("bench", None)
     with open(os.path.join(dest, "scst-real.json"), "w", encoding="utf-8") as f:
         json.dump(result, f, indent=1)
+    if hazard_steps:
+        scst_hazard.save(os.path.join(dest, "scst-hazard.json"), hazard_steps, dmesg)
+        log("hazard:\n" + scst_hazard.summarize(hazard_steps))
     if bench_result is not None:
         with open(os.path.join(dest, "scst-bench.json"), "w", encoding="utf-8") as f:
             json.dump(bench_result, f, indent=1)

@@ -149,6 +149,11 @@ resource %(res)s {
     }
     disk {
         resync-rate 200M;
+        # A Primary that crashes resyncs every activity-log extent when it returns (4 MiB each,
+        # default 1237: the whole 400 MB LV here). Resync runs at 3-4 MB/s in UML, so that took
+        # 103 s, longer than drbd-lvm's 90 s start timeout (lab Finding 16); 7 hot extents
+        # (28 MiB at most) cover fio's 16 MiB file and XFS's log.
+        al-extents 7;
     }
     on hpms01 {
         device /dev/drbd0;
