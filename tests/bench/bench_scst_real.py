@@ -19,7 +19,6 @@ from pathlib import Path
 
 from bench_scst import AGENT, agent_env, run_checked
 from common import BASELINE, figure, time_commands
-
 from emulators.client import ScstEmulator
 from scst.harness import NODES, node_config, params_for
 

@@ -30,7 +30,7 @@ INITIATOR_MODULES = ["iscsi_tcp", "sd_mod", "sg", "scsi_dh_alua"]
 
 
 def network(node: str, tap: str) -> dict[str, str]:
-    return {f"/etc/systemd/network/10-eth0.network":
+    return {"/etc/systemd/network/10-eth0.network":
             f"[Match]\nName=eth0\n\n[Network]\nAddress={ADDR[node]}/24\nLinkLocalAddressing=no\n"
             "IPv6AcceptRA=no\nConfigureWithoutCarrier=yes\n"}
 
