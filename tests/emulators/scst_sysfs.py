@@ -70,7 +70,7 @@ optional in a config)::
       "targets": {
         "iscsi": {
           "iqn.2016-02.local.virtual:hpms01.vg1": {
-            "rel_tgt_id": 1, "enabled": 1, "luns": {"0": "vg1"},
+            "rel_tgt_id": 1, "enabled": 1, "luns": {"0": "vg1"}, "aen_disabled": 1,
             "allowed_portals": ["192.168.122.98"],
             "ini_groups": {"g": {"luns": {"0": "vg1"}, "initiators": ["iqn..."]}}}}},
       "device_groups": {
@@ -420,6 +420,7 @@ class Target:
     name: str
     rel_tgt_id: int = 0
     enabled: int = 0
+    aen_disabled: int = 0
     default_acg: Acg = field(default_factory=lambda: Acg(None))
     groups: Dict[str, Acg] = field(default_factory=dict)
     portals: Dict[str, str] = field(default_factory=dict)  # iSCSI allowed_portal: address -> file
@@ -591,7 +592,6 @@ TARGET_FIXED: Dict[str, Tuple[int, Text]] = {
     "forward_src": (0o644, "0\n"),
     "forward_dst": (0o644, "0\n"),
     "forwarding": (0o644, "0\n"),
-    "aen_disabled": (0o644, "0\n"),
     "comment": (0o644, ""),
     "sg_tablesize": (0o444, "65535\n"),        # iscsi and copy_manager: 0xFFFF
     **{name: (0o444, "0\n") for name in _COUNTERS},  # no sessions, no commands
@@ -1187,6 +1187,9 @@ class ScstSysfs:
                    lambda: f"{target.rel_tgt_id}\n"
                    + (KEY + "\n" if target.rel_tgt_id != 0 else ""),
                    lambda data: self._store_tgt_rel_tgt_id(target, data), work=True)
+        self._attr(tdir, "aen_disabled", lambda: f"{target.aen_disabled}\n"
+                   + (KEY + "\n" if target.aen_disabled else ""),
+                   lambda data: self._store_aen_disabled(target, data))
         self._fixed_all(tdir, TARGET_FIXED)
         if driver == ISCSI:
             self.next_tid += 1
@@ -1250,6 +1253,14 @@ class ScstSysfs:
             elif not self._rel_tgt_id_unique(target.rel_tgt_id, target):
                 raise FuseError(errno.EBADSLT)
         target.enabled = int(enable)
+
+    @staticmethod
+    def _store_aen_disabled(target: Target, data: bytes) -> None:
+        """scst_tgt_aen_disabled_store(): synchronous, only the first byte counts."""
+        first = c_string(data)[:1]
+        if first not in (b"0", b"1"):
+            raise FuseError(errno.EINVAL)
+        target.aen_disabled = int(first)
 
     def _store_tgt_rel_tgt_id(self, target: Target, data: bytes) -> None:
         """scst_rel_tgt_id_store() parses before queueing; scst_process_rel_tgt_id_store()."""
@@ -1680,6 +1691,7 @@ class ScstSysfs:
     def _load_target(self, driver: str, name: str, attrs: Dict[str, Any]) -> None:
         target = self.register_target(driver, name, int(attrs.get("rel_tgt_id", 0)),
                                       int(attrs.get("enabled", 0)))
+        target.aen_disabled = int(attrs.get("aen_disabled", 0))
         for lun, dev in (attrs.get("luns") or {}).items():
             self._load_lun(target.default_acg, lun, dev)
         for address in attrs.get("allowed_portals") or []:
@@ -1767,6 +1779,8 @@ class ScstSysfs:
                 continue
             entry: Dict[str, Any] = {"rel_tgt_id": t.rel_tgt_id, "enabled": t.enabled,
                                      "luns": self._dump_luns(t.default_acg)}
+            if t.aen_disabled:
+                entry["aen_disabled"] = t.aen_disabled
             if t.portals:
                 entry["allowed_portals"] = list(t.portals)
             if t.groups:

@@ -282,6 +282,11 @@ def test_rel_tgt_id_and_enable_rules(scst_emulator) -> None:
     assert write_errno(em, f"{t2}/rel_tgt_id", "7") == 0  # change while enabled
     assert write_errno(em, f"{t2}/enabled", "x") == errno.EINVAL
     assert em.dump()["targets"]["iscsi"][T2] == {"rel_tgt_id": 7, "enabled": 1, "luns": {}}
+    assert em.read(f"{t2}/aen_disabled") == "0\n"
+    assert write_errno(em, f"{t2}/aen_disabled", "1\n") == 0  # synchronous: last res stays
+    assert write_errno(em, f"{t2}/aen_disabled", "y") == errno.EINVAL
+    assert em.read(f"{t2}/aen_disabled") == "1\n[key]\n"
+    assert em.dump()["targets"]["iscsi"][T2]["aen_disabled"] == 1
 
 
 def test_parse_errors_before_the_work_leave_last_sysfs_mgmt_res(scst_emulator) -> None:  # noqa: F811
