@@ -1,14 +1,30 @@
 """The SCST target layer the scst agent owns when parameter 'devices' is set.
 
-    handlers/<handler>/mgmt                add_device NAME filename=PATH | del_device NAME
+    handlers/<handler>/mgmt                add_device NAME filename=PATH;bind_alua_state=0 | del_device NAME
+    devices/<NAME>/bind_alua_state         0: the device stays open in every ALUA state
     targets/<driver>/mgmt                  add_target IQN | del_target IQN
     targets/<driver>/enabled               the driver as a whole (iscsi-scst has one)
     targets/<driver>/<IQN>/rel_tgt_id      0 on a new target; settable while disabled
     targets/<driver>/<IQN>/luns/mgmt       add NAME LUN | del LUN
     targets/<driver>/<IQN>/luns/<LUN>/device  -> devices/<NAME>
     targets/<driver>/<IQN>/enabled         0 | 1: whether initiators can log in
+    targets/<driver>/<IQN>/aen_disabled    1: ALUA changes reach initiators as unit attentions
     targets/iscsi/mgmt                     add_target_attribute IQN allowed_portal ADDR (parameter portals)
     targets/iscsi/<IQN>/allowed_portal[N]  the addresses on which iscsi-scstd offers the target
+
+Devices are created with bind_alua_state=0.  SCST's default, 1, closes the
+backing device whenever the node's group is not active/optimized: commands
+on an active/non-optimized path then fail (real SCST 3.11 logs "Closed FD on
+exec. Not active ALUA state" and the initiator gets NOT READY / MEDIUM NOT
+PRESENT), so in a dual-primary SAN the unpromoted node's paths would carry no
+I/O and every failover would stall until the promotion (lab Finding 12).
+
+The target gets aen_disabled=1.  iscsi-scst reports an ALUA state change as
+an iSCSI asynchronous event rather than a unit attention; Linux's iSCSI
+initiator drops that event, so scsi_dh_alua (and multipath's prioritizer,
+which reads its access_state) keep the old state and the promoted node's
+paths stay at the non-optimized priority (lab Finding 14).  With AENs off
+SCST queues ASYMMETRIC ACCESS STATE CHANGED, which every initiator handles.
 
 Start creates the devices and the disabled target, the ALUA code places the
 devices in their device group and states the groups, and only then does
@@ -285,11 +301,14 @@ class ScstTargetLayer:
                 self.log.info(f"creating SCST device {dev.name} ({self.handler}) on {dev.path}")
                 self._send(
                     f"create device {dev.name}",
-                    f"add_device {dev.name} filename={dev.path}",
+                    f"add_device {dev.name} filename={dev.path};bind_alua_state=0",
                     "handlers",
                     self.handler,
                     "mgmt",
                 )
+            elif self.sysfs.read("devices", dev.name, "bind_alua_state") not in (None, "0"):
+                self.log.info(f"setting bind_alua_state 0 on SCST device {dev.name}")
+                self._send(f"set bind_alua_state of {dev.name}", "0", "devices", dev.name, "bind_alua_state")
         target = self._target(local)
         if not self.sysfs.exists(*target):
             self.log.info(f"creating SCST target {local.target}")
@@ -305,6 +324,10 @@ class ScstTargetLayer:
                 self._send(f"disable target {local.target}", "0", *target, "enabled")
             self.log.info(f"setting rel_tgt_id {local.rel_tgt_id} on target {local.target} (was {rel})")
             self._send(f"set rel_tgt_id of {local.target}", str(local.rel_tgt_id), *target, "rel_tgt_id")
+        if self.sysfs.read(*target, "aen_disabled") not in (None, "1"):
+            # Before any session exists: SCST copies the flag into each session's LUNs at login.
+            self.log.info(f"setting aen_disabled 1 on target {local.target} (ALUA changes as unit attentions)")
+            self._send(f"set aen_disabled of {local.target}", "1", *target, "aen_disabled")
         self._restrict_portals(local)
 
     def _allowed_portals(self, local: NodePort) -> dict[str, str]:

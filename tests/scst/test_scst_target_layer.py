@@ -30,7 +30,7 @@ from scst.test_scst_agent import demote, promote, start_both
 A, B = NODES
 TG = "device_groups/vg1/target_groups"
 T = f"targets/iscsi/{target(A)}"
-ADD_DEVICE = ("handlers/vdisk_blockio/mgmt", f"add_device vg1 filename={LUN_PATH}")
+ADD_DEVICE = ("handlers/vdisk_blockio/mgmt", f"add_device vg1 filename={LUN_PATH};bind_alua_state=0")
 ADD_TARGET = ("targets/iscsi/mgmt", f"add_target {target(A)}")
 SET_REL = (f"{T}/rel_tgt_id", "1")
 INTO_GROUP = ("device_groups/vg1/devices/mgmt", "add vg1")
@@ -38,6 +38,7 @@ JOIN_GROUP = (f"{TG}/{A}/mgmt", f"add {target(A)}")
 UNPROMOTED = (f"{TG}/{A}/state", "nonoptimized")
 ADD_LUN = (f"{T}/luns/mgmt", "add vg1 0")
 ENABLE = (f"{T}/enabled", "1")
+AEN_OFF = (f"{T}/aen_disabled", "1")
 OFFLINE = (f"{TG}/{A}/state", "offline")
 DISABLE = (f"{T}/enabled", "0")
 DEL_LUN = (f"{T}/luns/mgmt", "del 0")
@@ -73,14 +74,16 @@ def test_start_builds_the_layer_and_enables_the_target_last(node) -> None:
     state = node.emulator.dump()
     assert state["devices"]["vg1"]["handler"] == "vdisk_blockio"
     assert state["devices"]["vg1"]["filename"] == LUN_PATH
-    assert state["targets"]["iscsi"][target(A)] == {"rel_tgt_id": 1, "enabled": 1, "luns": {"0": "vg1"}}
+    assert state["targets"]["iscsi"][target(A)] == {"rel_tgt_id": 1, "enabled": 1, "luns": {"0": "vg1"},
+                                                    "aen_disabled": 1}
+    assert state["devices"]["vg1"]["bind_alua_state"] == 0, "an unpromoted node's paths must carry I/O"
     dg = state["device_groups"]["vg1"]
     assert dg["devices"] == ["vg1"]
     assert dg["target_groups"][A]["members"] == {target(A): {"kind": "local", "driver": "iscsi", "rel_tgt_id": 1}}
     assert dg["target_groups"][A]["state"] == "nonoptimized"
 
     done = writes(node)
-    order = [ADD_DEVICE, ADD_TARGET, SET_REL, INTO_GROUP, JOIN_GROUP, ADD_LUN, ENABLE]
+    order = [ADD_DEVICE, ADD_TARGET, SET_REL, AEN_OFF, INTO_GROUP, JOIN_GROUP, ADD_LUN, ENABLE]
     assert [w for w in done if w in order] == order, done
     last_state = max(i for i, w in enumerate(done) if w == UNPROMOTED)
     assert done.index(ENABLE) > last_state, "the target opens only once its group has its state"
@@ -112,7 +115,7 @@ def test_luns_numbers_the_devices(scst_emulator, tmp_path) -> None:  # noqa: F81
 def test_vdisk_fileio_handler(scst_emulator, tmp_path) -> None:  # noqa: F811
     node = owned(scst_emulator, tmp_path, device_handler="vdisk_fileio", devices="vg1=/srv/lun.img")
     assert node.run("start").rc == 0
-    assert ("handlers/vdisk_fileio/mgmt", "add_device vg1 filename=/srv/lun.img") in writes(node)
+    assert ("handlers/vdisk_fileio/mgmt", "add_device vg1 filename=/srv/lun.img;bind_alua_state=0") in writes(node)
     assert node.run("stop").rc == 0
     assert writes(node)[-1] == ("handlers/vdisk_fileio/mgmt", "del_device vg1")
 
@@ -377,3 +380,41 @@ def test_a_refused_add_target_fails_start_and_stop_removes_the_device(node) -> N
     node.emulator.clear_faults()
     assert node.run("stop").rc == 0
     assert node.emulator.dump()["devices"] == {}
+
+
+# -- portals: iSCSI allowed_portal ------------------------------------------------------------------
+
+PORTALS = f"{A}=192.168.122.99,192.168.152.99 hpms02=192.168.122.98,192.168.152.98"
+
+
+def test_portals_restrict_the_target_before_it_opens(scst_emulator, tmp_path) -> None:  # noqa: F811
+    node = owned(scst_emulator, tmp_path, portals=PORTALS)
+    assert node.run("start").rc == 0
+    done = writes(node)
+    allow = [("targets/iscsi/mgmt", f"add_target_attribute {target(A)} allowed_portal {a}")
+             for a in ("192.168.122.99", "192.168.152.99")]
+    assert [w for w in done if w in allow] == allow, done
+    assert max(done.index(w) for w in allow) < done.index(ENABLE), "offered on its portals only, before it opens"
+    assert not any("192.168.122.98" in data for _, data in done), "never the peer's addresses"
+    values = {node.emulator.read(f"{T}/{name}").split("\n")[0] for name in ("allowed_portal", "allowed_portal1")}
+    assert values == {"192.168.122.99", "192.168.152.99"}
+    # a second start changes nothing; an address no longer listed goes
+    since = mark(node)
+    assert node.run("start").rc == 0
+    assert not [w for w in writes(node, since) if "allowed_portal" in w[1]]
+    node.params["portals"] = f"{A}=192.168.122.99 hpms02=192.168.122.98"
+    assert node.run("start").rc == 0
+    assert ("targets/iscsi/mgmt", f"del_target_attribute {target(A)} allowed_portal 192.168.152.99") in writes(node)
+
+
+@pytest.mark.parametrize(("portals", "why"), [
+    ("hpms02=192.168.122.98", "this node"),  # the local node must be listed
+    (f"{A}=192.168.122.99:3260 hpms02=192.168.122.98", "portals"),
+    (f"{A}=192.168.122.99 nosuchnode=10.0.0.1", "portals"),
+])
+def test_bad_portals_are_configuration_errors(scst_emulator, tmp_path, portals: str, why: str) -> None:  # noqa: F811
+    node = owned(scst_emulator, tmp_path, portals=portals)
+    result = node.run("start")
+    assert result.rc == 6 and "ocf-exit-reason:" in result.stderr and why in result.stderr, str(result)
+    assert "Traceback" not in result.stderr
+    assert node.run("stop").rc == 0
