@@ -6,6 +6,10 @@ IPv4 is checked by hand; ipaddress is imported only for an IPv6 address.
 
 from __future__ import annotations
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 
 def check_ipv4(host: str) -> None:
     octets = host.split(".")
@@ -26,3 +30,23 @@ def check_ipv6(host: str, *, who: str = "LIO") -> str:
     if address.is_link_local and not address.scope_id:
         raise ValueError(f"has link-local address [{host}] without a %scope (e.g. [{host}%eth1]), which {who} refuses")
     return str(address)
+
+
+def parse_address_map(raw: str, what: str, canonical: Callable[[str], str]) -> dict[str, tuple[str, ...]]:
+    """``"node1=A,B node2=C"``: each node's comma-separated portals (or addresses), each checked by
+    ``canonical`` (which returns its one spelling, so that a portal spelled twice is refused)."""
+    from alua.promotable import parse_node_map
+
+    def check(value: str) -> None:
+        seen: dict[str, str] = {}
+        for item in value.split(","):
+            try:
+                spelled = canonical(item)
+            except ValueError as e:
+                raise ValueError(f"{item!r} that {e}") from None
+            if spelled in seen:
+                same = "" if seen[spelled] == item else f" (also spelled {seen[spelled]!r})"
+                raise ValueError(f"{item!r} twice{same}")
+            seen[spelled] = item
+
+    return {node: tuple(value.split(",")) for node, value in parse_node_map(raw, what, check)}

@@ -21,7 +21,7 @@ sources: tests/emulators/LIO-FACTS.md.
 
 from __future__ import annotations
 
-from alua.addresses import check_ipv4, check_ipv6
+from alua.addresses import check_ipv4, check_ipv6, parse_address_map
 from alua.alua import ACTIVE, NONOPTIMIZED, OFFLINE, STANDBY, TRANSITIONING, UNAVAILABLE, AluaBackend
 from alua.kernelfs import KernelTree
 from alua.ocf.errors import OcfError
@@ -146,21 +146,7 @@ def check_portal(portal: str) -> str:
 
 def parse_portals(raw: str) -> dict[str, tuple[str, ...]]:
     """``"node1=IP:PORT,IP:PORT node2=IP:PORT"``: the network portals each node's agent opens."""
-    from alua.promotable import parse_node_map
-
-    def check(value: str) -> None:
-        seen: dict[str, str] = {}
-        for portal in value.split(","):
-            try:
-                canonical = check_portal(portal)
-            except ValueError as e:
-                raise ValueError(f"{portal!r} that {e}") from None
-            if canonical in seen:
-                same = "" if seen[canonical] == portal else f" (also spelled {seen[canonical]!r})"
-                raise ValueError(f"{portal!r} twice{same}")
-            seen[canonical] = portal
-
-    return {node: tuple(value.split(",")) for node, value in parse_node_map(raw, "PORTAL[,PORTAL...]", check)}
+    return parse_address_map(raw, "PORTAL[,PORTAL...]", check_portal)
 
 
 def state_name(raw: str) -> str:

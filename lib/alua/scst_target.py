@@ -41,7 +41,7 @@ from __future__ import annotations
 import errno
 import os
 
-from alua.addresses import check_ipv4, check_ipv6
+from alua.addresses import check_ipv4, check_ipv6, parse_address_map
 from alua.kernelfs import strerror
 from alua.ocf.errors import ConfigError, OcfError
 from alua.ocf.exitstatus import ExitStatus
@@ -115,20 +115,7 @@ def check_address(address: str) -> str:
 
 def parse_portals(raw: str) -> dict[str, tuple[str, ...]]:
     """``"node1=ADDR,ADDR node2=ADDR"``: the addresses on which each node's iSCSI target is offered."""
-    from alua.promotable import parse_node_map
-
-    def check(value: str) -> None:
-        seen: set[str] = set()
-        for address in value.split(","):
-            try:
-                canonical = check_address(address)
-            except ValueError as e:
-                raise ValueError(f"{address!r} that {e}") from None
-            if canonical in seen:
-                raise ValueError(f"{address!r} twice")
-            seen.add(canonical)
-
-    return {node: tuple(value.split(",")) for node, value in parse_node_map(raw, "ADDRESS[,ADDRESS...]", check)}
+    return parse_address_map(raw, "ADDRESS[,ADDRESS...]", check_address)
 
 
 def _check_lun(number: str) -> None:

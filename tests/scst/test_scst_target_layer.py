@@ -11,7 +11,6 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
 from conftest import assert_no_traceback
 from emulators.fixtures import scst_emulator  # noqa: F401 - fixture
 from scst.harness import (
