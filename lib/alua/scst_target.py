@@ -92,6 +92,8 @@ def check_device_path(path: str) -> None:
         raise ValueError("contains white space")
     if ";" in path:
         raise ValueError("contains ';', which separates SCST's add_device parameters")
+    if "=" in path:
+        raise ValueError("contains '=', which SCST's mgmt parser splits words at")
 
 
 def parse_devices(raw: str) -> tuple[DeviceSpec, ...]:

@@ -130,7 +130,7 @@ def scst_snippet(nodes: tuple[str, ...]) -> Snippet:
     if n:
         changes.append(f"removed devices from {primitive.group(1)} (no LV here: SCST comes configured)")
     # portals= restricts the target the agent owns (devices=), so it goes with it.
-    text, n = re.subn(r"\s*\bportals=(\"[^\"]*\"|\S+)", "", text)
+    text, n = re.subn(r"\n[ \t]*portals=(\"[^\"]*\"|\S+)[ \t]*\\(?=\n)", "", text)
     if n:
         changes.append(f"removed portals from {primitive.group(1)} (it goes with devices)")
     if tuple(nodes) != SEED_NODES:

@@ -25,6 +25,7 @@ BAD = [
     (parse_devices, "vg1=", "is not an absolute path"),
     (parse_devices, "vg1=dev/vg1/lun1", "is not an absolute path"),
     (parse_devices, "vg1=/dev/vg1/lun1;read_only=1", "contains ';'"),
+    (parse_devices, "vg1=/dev/disk/by-id/a=b", "contains '='"),
     (parse_devices, "vg1=/dev/vg1/lun1\x1b", "contains a control character"),
     (parse_devices, "=/dev/vg1/lun1", "has device name '' that is empty"),
     (parse_devices, "vg/1=/dev/vg1/lun1", "has device name 'vg/1'"),
