@@ -70,3 +70,21 @@ def test_agent_ran_on_real_scst_with_1_16_256_device_groups(real):
     assert sorted(results) == [1, 16, 256]
     for r in results.values():
         assert r["monitor_ms"] > 0 and r["baseline_ms"] > 0 and r["promote_ms"] > 0, r
+
+
+def test_initiator_sees_what_the_agent_relies_on(real):
+    """What ocf:alua:scst's order (place, state, then enable) and its states rest on, on the real SCST:
+    an unplaced LUN is served without ALUA, a port in no target group reports active/optimized,
+    unpromoted (nonoptimized) and promoted (active) paths carry I/O, inactive states refuse it."""
+    with open(os.path.join(scst_probe.result_dir(WORKDIR), "scst-hazard.json"), encoding="utf-8") as f:
+        steps = {s["step"]: s for s in json.load(f)["steps"]}
+    assert "stopped" not in steps, steps.get("stopped")
+    unplaced = steps["enabled, device in no device group"]
+    assert unplaced["tpgs"] == "0" and unplaced["write"].startswith("rc=0"), unplaced
+    assert "active/optimized" in steps["target in no target group, peer group active"]["rtpg"]
+    for state in ("nonoptimized", "active"):
+        step = steps[f"own group {state}"]
+        assert step["read"].startswith("rc=0") and step["write"].startswith("rc=0"), step
+    for state in ("standby", "unavailable", "offline"):
+        step = steps[f"own group {state}"]
+        assert not step["write"].startswith("rc=0"), step

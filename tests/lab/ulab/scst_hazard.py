@@ -49,11 +49,12 @@ IO_SCRIPT = r"""
 dev=$1; what=$2
 t0=$(date +%s%N)
 case $what in
-  read)  out=$(dd if=/dev/$dev of=/dev/null bs=4k count=1 iflag=direct 2>&1); rc=$? ;;
-  write) out=$(dd if=/dev/zero of=/dev/$dev bs=4k count=1 seek=100 oflag=direct 2>&1); rc=$? ;;
+  read)  out=$(timeout 15 dd if=/dev/$dev of=/dev/null bs=4k count=1 iflag=direct 2>&1); rc=$? ;;
+  write) out=$(timeout 15 dd if=/dev/zero of=/dev/$dev bs=4k count=1 seek=100 oflag=direct 2>&1); rc=$? ;;
 esac
 t1=$(date +%s%N)
-echo "rc=$rc ms=$(( (t1 - t0) / 1000000 )) $(echo "$out" | grep -iE 'error|denied' | head -1)"
+[ $rc = 124 ] && out="no answer within 15 s"
+echo "rc=$rc ms=$(( (t1 - t0) / 1000000 )) $(echo "$out" | grep -iE 'error|denied|no answer' | head -1)"
 """
 
 
@@ -68,18 +69,37 @@ class Hazard:
     def w(self, path: str, value: str) -> None:
         self.t.sh(f"printf '%s' {shlex.quote(value)} > {SYS}/{path}", timeout=30)
 
+    def look_pending(self, label: str, wait: float = 5.0) -> dict:
+        """A read sent now, looked at after ``wait`` s: still pending (transitioning holds commands)?"""
+        i, dev = self.i, self.dev
+        i.sh(f"rm -f /tmp/pending.out; (dd if=/dev/{dev} of=/dev/null bs=4k count=1 iflag=direct "
+             f"> /tmp/pending.out 2>&1; echo rc=$? >> /tmp/pending.out) > /dev/null 2>&1 &", timeout=20)
+        time.sleep(wait)
+        out = i.run("cat /tmp/pending.out", timeout=20, check=False)["stdout"]
+        rtpg = i.run(f"timeout 15 sg_rtpg -d /dev/{dev} 2>&1", timeout=30, check=False)["stdout"]
+        done = [ln for ln in out.splitlines() if ln.startswith("rc=")]
+        read = done[0] if done else f"pending after {wait:.0f} s"
+        step = {"step": label, "tpgs": "1", "rtpg": rtpg.strip()[-1200:], "read": read, "write": "not sent",
+                "turs": ""}
+        self.steps.append(step)
+        log(f"hazard {label}: read[{read}]")
+        return step
+
     def look(self, label: str) -> dict:
         """The initiator's view now: TPGS, RTPG, a read, a write, TEST UNIT READY (with sense)."""
         i, dev = self.i, self.dev
-        inq = i.run(f"sg_inq /dev/{dev}", timeout=30, check=False)["stdout"]
+        inq = i.run(f"timeout 15 sg_inq /dev/{dev}", timeout=30, check=False)["stdout"]
         tpgs = next((w.split("=")[1] for line in inq.splitlines() for w in line.split() if w.startswith("TPGS=")),
                     "?")
-        rtpg = i.run(f"sg_rtpg -d /dev/{dev} 2>&1", timeout=30, check=False)["stdout"]
-        turs = i.run(f"sg_turs -v /dev/{dev} 2>&1; sg_turs -v /dev/{dev} 2>&1", timeout=30, check=False)["stdout"]
+        rtpg = i.run(f"timeout 15 sg_rtpg -d /dev/{dev} 2>&1", timeout=30, check=False)["stdout"]
+        turs = i.run(f"timeout 10 sg_turs -v -t 5 /dev/{dev} 2>&1; timeout 10 sg_turs -v -t 5 /dev/{dev} 2>&1",
+                     timeout=40, check=False)["stdout"]
         read = i.run(["sh", "-c", IO_SCRIPT, "io", dev, "read"], timeout=60, check=False)["stdout"].strip()
         write = i.run(["sh", "-c", IO_SCRIPT, "io", dev, "write"], timeout=60, check=False)["stdout"].strip()
         step = {"step": label, "tpgs": tpgs, "rtpg": rtpg.strip()[-1200:], "read": read, "write": write,
                 "turs": turs.strip()[-800:]}
+        if "Sense" in turs or "sense" in turs:
+            step["turs_sense"] = " | ".join(ln.strip() for ln in turs.splitlines() if "ense" in ln or "ASC" in ln)[:300]
         self.steps.append(step)
         log(f"hazard {label}: TPGS={tpgs} read[{read}] write[{write}]")
         return step
@@ -121,7 +141,9 @@ class Hazard:
         self.w(f"{tgs}/hpms01/state", "nonoptimized")
         self.w(f"{tgs}/hpms01/mgmt", f"add {T1}")
         self.w(f"{tgs}/hpms02/state", "offline")
-        for state in ("transitioning", "standby", "unavailable", "offline", "nonoptimized", "active"):
+        self.w(f"{tgs}/hpms01/state", "transitioning")
+        self.look_pending("own group transitioning")
+        for state in ("standby", "unavailable", "offline", "nonoptimized", "active"):
             self.w(f"{tgs}/hpms01/state", state)
             self.look(f"own group {state}")
         # block_devices: hold commands for 2 s, then release
@@ -144,6 +166,9 @@ class Hazard:
 def summarize(steps: list[dict]) -> str:
     lines = []
     for s in steps:
+        if "error" in s:
+            lines.append(f"{s['step']}: {s['error']}")
+            continue
         rtpg = " ".join(ln.strip() for ln in s["rtpg"].splitlines() if "access state" in ln or "illegal" in ln.lower()
                         or "not supported" in ln.lower())[:160]
         lines.append(f"{s['step']}: TPGS={s['tpgs']}; read {s['read']}; write {s['write']}; RTPG {rtpg or '-'}")

@@ -69,6 +69,7 @@ def run(workdir: str, *, bench: bool = True, hazard: bool = True) -> int:
     img = image.build(workdir)
     lab = Lab(workdir, img, k, "scst-probe")
     hazard_steps: list[dict] = []
+    dmesg = ""
     try:
         lab.prepare()
         scst_hazard.add_instances(lab, MODULES)
@@ -78,7 +79,11 @@ def run(workdir: str, *, bench: bool = True, hazard: bool = True) -> int:
         result = probe_in(lab.instances[NODE], lab.share, bench=bench)
         if hazard:
             h = scst_hazard.Hazard(lab)
-            hazard_steps = h.run()
+            try:
+                hazard_steps = h.run()
+            except Exception as e:  # noqa: BLE001 - keep what was measured; the probe's results still count
+                log(f"hazard measurement stopped: {e}")
+                hazard_steps = [*h.steps, {"step": "stopped", "error": str(e)[:500]}]
             dmesg = h.dmesg
     finally:
         lab.collect_logs()
