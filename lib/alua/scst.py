@@ -132,6 +132,14 @@ class ScstSysfs(KernelTree):
                 return
             raise ScstError(f"writing {value!r} to {path} failed: {strerror(OSError(-code, os.strerror(-code)))}")
 
+    def require_driver(self, driver: str) -> None:
+        """Raise NOT_INSTALLED unless the SCST target driver's directory exists."""
+        if not self.is_dir("targets", driver):
+            raise OcfError(
+                f"SCST target driver {driver} is not loaded ({self.path('targets', driver)} missing)",
+                ExitStatus.NOT_INSTALLED,
+            )
+
     def mgmt(self, verb: str, name: str, *parts: str) -> None:
         """Send "verb name" to the mgmt file in the directory ``parts``."""
         try:
@@ -241,11 +249,8 @@ class ScstBackend(AluaBackend):
                 self._ensure_target_group(dg, port, initial[port.node], is_local=port.node == local.node)
 
     def _check_local_target(self, local: NodePort) -> None:
-        if not self.sysfs.is_dir("targets", self.driver):
-            raise OcfError(
-                f"SCST target driver {self.driver} is not loaded ({self.sysfs.path('targets', self.driver)} missing)",
-                ExitStatus.NOT_INSTALLED,
-            )
+        """The admin's target (scst.conf): registered, with our rel_tgt_id; its ALUA settings looked at."""
+        self.sysfs.require_driver(self.driver)
         if not self.sysfs.exists("targets", self.driver, local.target):
             raise OcfError(f"local target {local.target} is not registered with SCST driver {self.driver}")
         rel = self.sysfs.read("targets", self.driver, local.target, "rel_tgt_id")
@@ -254,6 +259,15 @@ class ScstBackend(AluaBackend):
                 f"local target {local.target} has rel_tgt_id {rel}, parameter 'rel_tgt_ids' says "
                 f"{local.rel_tgt_id} (set rel_tgt_id in scst.conf so both nodes agree)"
             )
+        # What the cluster sets on a target it owns (scst_target.py; lab Findings 12, 14): say it
+        # when the admin's scst.conf leaves them out, start does not change the admin's objects.
+        if self.sysfs.read("targets", self.driver, local.target, "aen_disabled") == "0":
+            self.log.warning(f"target {local.target} has aen_disabled 0: Linux initiators miss its ALUA "
+                             "changes (set aen_disabled 1 in scst.conf)")
+        for dev in self._devices():
+            if self.sysfs.read("devices", dev, "bind_alua_state") == "1":
+                self.log.warning(f"SCST device {dev} has bind_alua_state 1: it serves no I/O while this "
+                                 "node's group is not active/optimized (set bind_alua_state 0 in scst.conf)")
 
     def _check_device_group(self, dg: DeviceGroupSpec, topology: Topology) -> None:
         """Raise on anything in the existing topology that disagrees with the parameters."""

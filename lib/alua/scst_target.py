@@ -250,11 +250,7 @@ class ScstTargetLayer:
 
     def check(self, local: NodePort) -> None:
         """Everything start needs, looked at before anything is written."""
-        if not self.sysfs.is_dir("targets", self.driver):
-            raise OcfError(
-                f"SCST target driver {self.driver} is not loaded ({self.sysfs.path('targets', self.driver)} missing)",
-                ExitStatus.NOT_INSTALLED,
-            )
+        self.sysfs.require_driver(self.driver)
         missing = [dev for dev in self.devices if not self.sysfs.exists("devices", dev.name)]
         for dev in self.devices:
             if dev not in missing:

@@ -19,7 +19,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ulab import safety  # noqa: E402
+from ulab import lab, safety  # noqa: E402
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -68,13 +68,5 @@ def test_whole_lab_from_scratch(variant):
     labels = " ".join(t.text or "" for t in svg.iter() if t.tag.endswith("text"))
     assert "link B down" in labels and f"{facts['node_failure_victim']} killed" in labels, labels
     # Clean-up: no process of this run is left (the lab kills by PID what it started).
-    leftovers = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if run_dir in cmdline or f"umid={os.path.basename(run_dir)}-" in cmdline:
-            leftovers.append(f"{pid}: {cmdline[:120]}")
-    assert not leftovers, leftovers
+    left = lab.leftovers(run_dir)
+    assert not left, left

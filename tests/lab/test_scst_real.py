@@ -23,7 +23,7 @@ TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(TOP, "tests"))
 from emulators import scst_differential  # noqa: E402
-from ulab import safety, scst_probe  # noqa: E402
+from ulab import lab, safety, scst_probe  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,
@@ -45,6 +45,10 @@ def real() -> dict:
     with open(os.path.join(scst_probe.result_dir(WORKDIR), "scst-real.json"), encoding="utf-8") as f:
         result = json.load(f)
     assert result["probe_sha256"] == scst_probe.probe_sha256(), "the real run used another version of the probe"
+    runs = os.path.join(WORKDIR, "runs")
+    run_dir = max((os.path.join(runs, r) for r in os.listdir(runs) if r.endswith("-scst-probe")), key=os.path.getmtime)
+    left = lab.leftovers(os.path.realpath(run_dir))
+    assert not left, f"processes of the probe's run left behind: {left}"
     bench = os.path.join(scst_probe.result_dir(WORKDIR), "scst-bench.json")
     if os.path.exists(bench):
         with open(bench, encoding="utf-8") as f:

@@ -144,6 +144,22 @@ class Lab:
         prune_runs(self.workdir)
 
 
+def leftovers(run_dir: str) -> list[str]:
+    """Processes whose command line still names this run (instances, namespace holder): none after clean-up."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        if int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if run_dir in cmdline or f"umid={os.path.basename(run_dir)}-" in cmdline:
+            found.append(f"{pid}: {cmdline[:120]}")
+    return found
+
+
 def reap_stale(workdir: str) -> None:
     """Kill instances and namespace holders of earlier runs that died without cleaning up.
 
