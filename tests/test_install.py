@@ -22,6 +22,10 @@ def test_staged_install_and_uninstall(tmp_path: Path) -> None:
         # The path written into the agent is the final one, not the staging directory.
         text = installed.read_text()
         assert "LIBDIR = '/usr/lib/ocf/lib/alua'" in text and str(dest) not in text
+    handler = dest / "usr/sbin/alua-fence-peer"
+    assert handler.stat().st_mode & 0o777 == 0o755
+    assert "LIBDIR = '/usr/lib/ocf/lib/alua'" in handler.read_text()
+    assert (dest / "usr/share/man/man8/alua-fence-peer.8").exists()
     lib = dest / "usr/lib/ocf/lib/alua/alua"
     assert (lib / "__init__.py").stat().st_mode & 0o777 == 0o644
     assert list(lib.glob("__pycache__/*.pyc")), "compiled for users who cannot write __pycache__"
@@ -29,6 +33,7 @@ def test_staged_install_and_uninstall(tmp_path: Path) -> None:
                    check=True, capture_output=True)
     assert not (dest / "usr/lib/ocf/resource.d/alua").exists()
     assert not (dest / "usr/lib/ocf/lib/alua").exists()
+    assert not handler.exists() and not (dest / "usr/share/man/man8/alua-fence-peer.8").exists()
 
 
 @pytest.mark.parametrize("agent", agent_names())

@@ -8,7 +8,9 @@ DESTDIR stages everything for packagers; the paths written into the agents
 are the final ones, without DESTDIR.
 
     tools/install.py [--destdir D] [--ocf-root /usr/lib/ocf] [--mandir /usr/share/man]
-                     [--datadir /usr/share] [--uninstall]
+                     [--datadir /usr/share] [--sbindir /usr/sbin] [--uninstall]
+
+Admin commands from sbin/ (alua-fence-peer, DRBD's fence-peer handler) go to --sbindir.
 """
 
 from __future__ import annotations
@@ -26,6 +28,13 @@ LIBDIR_LINE = re.compile(r"^LIBDIR = .*$", re.MULTILINE)
 
 def agents() -> list[str]:
     directory = os.path.join(TOP, "agents")
+    return sorted(n for n in os.listdir(directory) if not n.startswith(".") and "." not in n)
+
+
+def commands() -> list[str]:
+    directory = os.path.join(TOP, "sbin")
+    if not os.path.isdir(directory):
+        return []
     return sorted(n for n in os.listdir(directory) if not n.startswith(".") and "." not in n)
 
 
@@ -69,12 +78,27 @@ def install(args: argparse.Namespace) -> None:
             f.write(text)
         os.chmod(dest + ".tmp", 0o755)
         os.replace(dest + ".tmp", dest)
+    # Admin commands (sbin/): the same LIBDIR rewrite as the agents
+    sbindir = staged(args.destdir, args.sbindir)
+    os.makedirs(sbindir, mode=0o755, exist_ok=True)
+    for name in commands():
+        with open(os.path.join(TOP, "sbin", name), encoding="utf-8") as f:
+            text = f.read()
+        text, n = LIBDIR_LINE.subn(f"LIBDIR = {libdir!r}", text, count=1)
+        if n != 1:
+            sys.exit(f"sbin/{name}: no LIBDIR line to rewrite")
+        dest = os.path.join(sbindir, name)
+        with open(dest + ".tmp", "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(dest + ".tmp", 0o755)
+        os.replace(dest + ".tmp", dest)
     mansrc = os.path.join(TOP, "man")
     if os.path.isdir(mansrc):
-        mandir = staged(args.destdir, os.path.join(args.mandir, "man7"))
-        os.makedirs(mandir, exist_ok=True)
         for page in sorted(os.listdir(mansrc)):
-            if page.endswith(".7"):
+            section = page.rsplit(".", 1)[-1]
+            if section in ("7", "8"):
+                mandir = staged(args.destdir, os.path.join(args.mandir, f"man{section}"))
+                os.makedirs(mandir, exist_ok=True)
                 shutil.copyfile(os.path.join(mansrc, page), os.path.join(mandir, page))
                 os.chmod(os.path.join(mandir, page), 0o644)
     crmsrc = os.path.join(TOP, "crm")
@@ -92,11 +116,19 @@ def uninstall(args: argparse.Namespace) -> None:
         os.path.join(args.datadir, "alua"),
     ):
         shutil.rmtree(staged(args.destdir, path), ignore_errors=True)
+    for name in commands():
+        path = staged(args.destdir, os.path.join(args.sbindir, name))
+        if os.path.exists(path):
+            os.unlink(path)
     mandir = staged(args.destdir, os.path.join(args.mandir, "man7"))
     if os.path.isdir(mandir):
         for page in os.listdir(mandir):
             if (page == "ocf_alua.7" or page.startswith("ocf_alua_")) and page.endswith(".7"):
                 os.unlink(os.path.join(mandir, page))
+    for name in commands():
+        page = staged(args.destdir, os.path.join(args.mandir, "man8", f"{name}.8"))
+        if os.path.exists(page):
+            os.unlink(page)
     print("uninstalled alua")
 
 
@@ -106,6 +138,7 @@ def main() -> None:
     parser.add_argument("--ocf-root", default=os.environ.get("OCF_ROOT", "/usr/lib/ocf"))
     parser.add_argument("--mandir", default="/usr/share/man")
     parser.add_argument("--datadir", default="/usr/share")
+    parser.add_argument("--sbindir", default="/usr/sbin")
     parser.add_argument("--uninstall", action="store_true")
     args = parser.parse_args()
     (uninstall if args.uninstall else install)(args)

@@ -1,0 +1,143 @@
+"""alua-fence-peer: DRBD's fence-peer handler waiting in front of crm-fence-peer.sh."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from alua import fence_peer as fp
+from conftest import ROOT
+
+HANDLER = ["/usr/lib/drbd/crm-fence-peer.sh", "--timeout", "30", "--suicide-on-failure-if-primary"]
+
+
+class FakeCluster:
+    """The answers Pacemaker would give, one peer_state per poll."""
+
+    def __init__(self, states, *, answers=False, promoted=True, me="hpms01", nodes=("hpms01", "hpms02")):
+        self.states = list(states)
+        self.answers = answers
+        self.promoted = promoted
+        self.me = me
+        self.nodes = nodes
+        self.asked: list[str] = []
+
+    def local_node(self):
+        return self.me
+
+    def peer_of(self, me):
+        others = [n for n in self.nodes if n != me]
+        return others[0] if len(others) == 1 else ""
+
+    def peer_state(self, peer):
+        self.asked.append(f"state {peer}")
+        return self.states.pop(0) if len(self.states) > 1 else self.states[0]
+
+    def controller_answers(self, peer):
+        self.asked.append(f"crmadmin {peer}")
+        return self.answers
+
+    def promoted_here(self, clone, me):
+        self.asked.append(f"locate {clone}")
+        return self.promoted
+
+
+def run_main(argv, cluster, monkeypatch, env=None):
+    calls, logs, sleeps = [], [], []
+    monkeypatch.setattr(fp.os, "access", lambda path, mode: True)
+    monkeypatch.setattr(fp.time, "sleep", lambda s: sleeps.append(s))
+    for k in ("DRBD_PEER", "DRBD_RESOURCE"):
+        monkeypatch.delenv(k, raising=False)
+    for k, v in (env or {}).items():
+        monkeypatch.setenv(k, v)
+    rc = fp.main(argv, cluster=cluster, execv=lambda path, args: calls.append((path, args)), log=logs.append)
+    return rc, calls, logs, sleeps
+
+
+def test_fenced_peer_hands_over_with_the_arguments_unchanged(monkeypatch):
+    cluster = FakeCluster([fp.ALIVE, fp.LOST, fp.LOST, fp.FENCED])
+    rc, calls, logs, _ = run_main(["--poll", "0.05", "--", *HANDLER], cluster, monkeypatch, {"DRBD_RESOURCE": "vg1"})
+    assert calls == [(HANDLER[0], HANDLER)]
+    assert rc == fp.HANDLER_FAILED  # only reached when exec returns
+    assert any("hpms02 was fenced" in m for m in logs), logs
+    assert "locate" not in " ".join(cluster.asked)  # the tie-break is only for a live peer
+
+
+def test_live_peer_on_the_promoted_node_hands_over_at_once(monkeypatch):
+    cluster = FakeCluster([fp.ALIVE], answers=True, promoted=True)
+    _, calls, logs, sleeps = run_main(["--promotable", "ms_scst", "--", *HANDLER], cluster, monkeypatch)
+    assert calls == [(HANDLER[0], HANDLER)]
+    assert sleeps == [] and any("replication link failed" in m for m in logs)
+
+
+def test_live_peer_on_the_unpromoted_node_lets_the_promoted_node_win(monkeypatch):
+    cluster = FakeCluster([fp.ALIVE], answers=True, promoted=False)
+    _, calls, logs, sleeps = run_main(["--promotable=ms_scst", "--loser-delay", "3", "--", *HANDLER], cluster,
+                                      monkeypatch)
+    assert sleeps == [3.0] and calls == [(HANDLER[0], HANDLER)]
+    assert "locate ms_scst" in cluster.asked
+
+
+def test_dead_member_is_not_taken_for_alive(monkeypatch):
+    # the membership has not noticed yet and the controller does not answer: keep waiting
+    cluster = FakeCluster([fp.ALIVE, fp.ALIVE, fp.LOST, fp.FENCED], answers=False, promoted=False)
+    _, calls, _, sleeps = run_main(["--promotable", "ms_scst", "--poll", "0.05", "--", *HANDLER], cluster,
+                                   monkeypatch)
+    assert calls and 3.0 not in sleeps and 2.0 not in sleeps  # no loser delay: the peer was fenced
+
+
+def test_timeout_hands_over_to_the_handlers_own_logic():
+    states = []
+    cluster = FakeCluster([fp.LOST])
+    opts = fp.parse_args(["--timeout", "1", "--poll", "0.05", "--", *HANDLER])
+    assert fp.decide(opts, cluster, "hpms02", states.append) == fp.UNKNOWN
+    assert "neither fenced nor answering" in states[-1]
+
+
+@pytest.mark.parametrize("argv, reason", [
+    ([*HANDLER], "missing '--'"),
+    (["--"], "no handler"),
+    (["--", "crm-fence-peer.sh"], "absolute path"),
+    (["--timeout", "0", "--", *HANDLER], "between 1 and 600"),
+    (["--timeout", "x", "--", *HANDLER], "not a number"),
+    (["--poll", "--", *HANDLER], "needs a value"),
+    (["--promotable", "ms scst", "--", *HANDLER], "not a resource id"),
+    (["--peer", "a\nb", "--", *HANDLER], "not a node name"),
+    (["--bogus", "1", "--", *HANDLER], "unknown option"),
+])
+def test_bad_usage_exits_1_so_drbd_keeps_io_frozen(argv, reason, monkeypatch):
+    rc, calls, logs, _ = run_main(argv, FakeCluster([fp.FENCED]), monkeypatch)
+    assert rc == fp.HANDLER_FAILED and calls == []
+    assert reason in logs[0], logs
+
+
+def test_classify_node_states():
+    def ns(**attrs):
+        return ET.Element("node_state", attrs)
+
+    assert fp.classify(ns(in_ccm="false", crmd="offline", expected="down")) == fp.FENCED
+    assert fp.classify(ns(in_ccm="true", crmd="online", expected="member")) == fp.ALIVE
+    assert fp.classify(ns(in_ccm="false", crmd="offline", expected="member")) == fp.LOST  # lost, not yet fenced
+    assert fp.classify(None) == fp.UNKNOWN
+
+
+def test_parsers():
+    status = ('<status><node_state id="1" uname="hpms01" in_ccm="true" crmd="online"/>'
+              '<node_state id="2" uname="hpms02" in_ccm="false" crmd="offline" expected="down"><lrm/></node_state>'
+              '</status>')
+    assert fp.classify(fp.parse_status(status, "hpms02")) == fp.FENCED
+    assert fp.parse_status("not xml", "hpms02") is None
+    nodes = '<nodes><node id="1" uname="hpms01"/><node id="2" uname="hpms02"/><node id="3" uname="q" type="ping"/></nodes>'
+    assert fp.parse_nodes(nodes) == ["hpms01", "hpms02"]
+    locate = "resource ms_scst is running on: hpms01 Promoted\nresource ms_scst is running on: hpms02\n"
+    assert fp.promoted_nodes(locate) == {"hpms01"}
+
+
+def test_command_exits_1_without_arguments_and_without_traceback():
+    proc = subprocess.run([str(ROOT / "sbin" / "alua-fence-peer")], capture_output=True, text=True,
+                          env={"PATH": os.environ["PATH"]}, timeout=30)
+    assert proc.returncode == 1
+    assert "usage: alua-fence-peer" in proc.stderr and "Traceback" not in proc.stderr
