@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """The real-kernel lab's command line (tools/lab calls this; see README.md beside it).
 
-    lab.py run [--workdir D] [--variant scst|lio|both] [--hold SECONDS] [--until STAGE]
+    lab.py run [--workdir D] [--variant scst|lio|both] [--faults testing|matrix] [--hold SECONDS]
+               [--until STAGE]
                                                            build (cached) + run every stage
     lab.py build [--workdir D] [--force]                   only the kernel (+ SCST) and the base image
     lab.py scst-probe [--workdir D] [--no-bench]           real SCST in one instance: differential probe, bench
@@ -58,6 +59,9 @@ def main() -> int:
             s.add_argument("--until", default="", help="stop after this stage")
             s.add_argument("--variant", choices=("scst", "lio", "both"), default="both",
                            help="target backend of the storage nodes (default: both, one after the other)")
+            s.add_argument("--faults", choices=("testing", "matrix"), default="",
+                           help="the seed's TESTING section or the whole fault matrix (default: the matrix "
+                                "on SCST, TESTING on LIO); `--variant both --faults matrix` runs it all")
         if name == "build":
             s.add_argument("--force", action="store_true")
         if name == "scst-probe":
@@ -103,7 +107,7 @@ def main() -> int:
     variants = ("scst", "lio") if args.variant == "both" else (args.variant,)
     rcs = []
     for v in variants:
-        rcs.append(driver.run(args.workdir, hold=args.hold, until=args.until, variant=v))
+        rcs.append(driver.run(args.workdir, hold=args.hold, until=args.until, variant=v, faults=args.faults))
         if rcs[-1] in (3, 130):  # host guard tripped, or interrupted: stop here
             return rcs[-1]
     return max(rcs)

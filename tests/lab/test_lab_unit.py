@@ -361,10 +361,16 @@ def test_lat_logs_and_rounds(tmp_path):
 
 
 def test_failover_from_journal():
-    text = ("1000.5 hpms02 pacemaker-controld[1]:  notice: Node hpms01 state is now lost\n"
+    text = ("999.0 hpms02 kernel: drbd vg1: conn( Connected -> NetworkFailure ) pdsk( UpToDate -> DUnknown )\n"
+            "999.25 hpms02 kernel: drbd vg1: helper command: /sbin/drbdadm fence-peer vg1\n"
+            "1000.5 hpms02 pacemaker-controld[1]:  notice: Node hpms01 state is now lost\n"
+            "1001.5 hpms02 pacemaker-fenced[9]:  notice: Operation 'off' targeting hpms01 by hpms02 for "
+            "pacemaker-controld.7@hpms02: OK\n"
+            "1002.0 hpms02 kernel: drbd vg1: helper command: /sbin/drbdadm fence-peer vg1 exit code 7 (0x700)\n"
             "1004.25 hpms02 pacemaker-controld[1]:  notice: Result of promote operation for p_lio on hpms02: ok\n")
     fo = report.failover_from_journal(text, "hpms01", "hpms02", t_kill=998.0)
-    assert fo == {"membership_lost": 2.5, "promote_ok": 6.25}
+    assert fo == {"drbd_lost": 1.0, "handler_called": 1.25, "membership_lost": 2.5, "fenced_confirmed": 3.5,
+                  "handler_returned": 4.0, "promote_ok": 6.25}
 
 
 def test_svg_is_wellformed_and_marks_events():
@@ -476,3 +482,93 @@ def test_fence_lab_without_the_service_fails_in_bounded_time(tmp_path):
     result = _fence_lab(str(tmp_path), "action=off\nport=hpms02\n")
     assert result.returncode == 1 and "fence service is not running" in result.stderr
 
+
+
+# -- the fault matrix (issue 14) ---------------------------------------------------------------
+
+
+def test_drbd_has_its_own_network_and_the_fencing_policy():
+    res = T.drbd_res("ms_scst")
+    assert "fencing resource-and-stonith;" in res
+    assert 'fence-peer "/usr/sbin/alua-fence-peer --promotable ms_scst -- /usr/lib/drbd/crm-fence-peer.sh' in res
+    assert "--suicide-on-failure-if-primary" in res
+    assert 'after-resync-target "/usr/lib/drbd/crm-unfence-peer.sh";' in res
+    for node in T.STORAGE:
+        assert f"address {T.REPL[node]}:7789;" in res and T.RING[node] not in res
+    # the replication network is apart from corosync's ring: its own bridge and tap per storage node
+    assert set(T.REPL.values()).isdisjoint(T.RING.values())
+    for node in T.STORAGE:
+        assert (T.path_tap(node, "d"), "br-drbd") in T.nics(node)
+        assert f"Address={T.REPL[node]}/24" in T.networkd(node)["/etc/systemd/network/10-eth3.network"]
+    conf = T.overlay("hpms01", "ms_lio")["/etc/corosync/corosync.conf"]
+    assert f"token: {T.TOKEN_MS}" in conf and T.REPL["hpms01"] not in conf
+    assert "--promotable ms_lio" in T.overlay("hpms01", "ms_lio")[f"/etc/drbd.d/{T.DRBD_RES}.res"]
+
+
+def test_matrix_runs_every_fault_of_the_issue_each_after_the_last():
+    from ulab import driver
+
+    names = [s[0] for s in driver.MATRIX]
+    kills = [n for n in names if n.startswith("promoted-kill")]
+    assert len(kills) >= 3
+    for fault in ("paths-cut", "switchover", "freeze", "replication-cut", "unpromoted-kill", "link-failure",
+                  "io-stop", "data-compare"):
+        assert fault in names
+    assert names[-1] == "alua-samples"
+    needs = {s[0]: s[2 - 1] for s in driver.MATRIX}
+    for prev, cur in zip(["link-failure", *[f for f, _ in driver.MATRIX_FAULTS]], [f for f, _ in driver.MATRIX_FAULTS]):
+        assert needs[cur] == (prev,)
+    for name, _needs, _what in driver.MATRIX:
+        assert hasattr(driver.Full, name.replace("-", "_")), name
+    assert T.VARIANTS["scst"].faults == "matrix" and T.VARIANTS["lio"].faults == "testing"
+
+
+def test_fault_table_windows_stalls_errors_and_samples():
+    pts = [(100.0 + i * 0.01, 0.005, 1) for i in range(100)]          # steady until 101.0
+    pts += [(105.2, 4.1, 1)] + [(105.2 + i * 0.01, 0.005, 1) for i in range(1, 100)]  # a 4.2 s gap in fault 1
+    pts += [(120.0 + i * 0.01, 0.005, 1) for i in range(100)]
+    pts.sort()
+    rows = [{"fault": "promoted-kill-1", "victim": "hpms01", "t0": 100.5, "t_promoted": 103.0, "t_redundant": 110.0,
+             "fenced": ["hpms01"]},
+            {"fault": "paths-cut", "victim": "hpms02", "t0": 119.0, "t_promoted": None, "t_redundant": 122.0,
+             "fenced": []}]
+    rounds = [{"round": 1, "rc": 0, "error": 0, "start": None, "end": 111.0},
+              {"round": 2, "rc": 1, "error": report.EILSEQ, "start": 111.0, "end": 119.5, "text": ""},
+              {"round": 3, "rc": 0, "error": 0, "start": 119.5, "end": None}]
+    table = report.fault_table(rows, pts, rounds, [{"t": 120.5, "what": "x"}], round_starts=[119.5])
+    k, p = table
+    assert k["stall"] == pytest.approx(4.21, abs=0.005) and k["to_promoted"] == 2.5 and k["to_redundant"] == 9.5
+    assert k["io_errors"] == 0 and k["verify_errors"] == 0 and k["two_active"] == 0 and k["fenced"] == ["hpms01"]
+    assert p["verify_errors"] == 1 and p["io_errors"] == 0 and p["two_active"] == 1 and p["to_promoted"] is None
+    assert p["stall"] < 1.0  # the 119.5 round start (fio's own start-up) does not count
+    lines = report.fault_table_lines(table)
+    assert "promoted-kill-1" in lines[1] and "4.21 s" in lines[1] and "hpms01" in lines[1]
+
+
+def test_unexpected_fencing_is_what_no_fault_explains():
+    from ulab.scenario import unexpected_fencing
+
+    faults = [{"fault": "promoted-kill-1", "victim": "hpms01", "t0": 100.0, "t_redundant": 200.0},
+              {"fault": "replication-cut", "victim": "hpms02", "t0": 300.0, "t_redundant": 400.0},
+              {"fault": "switchover", "victim": "hpms02", "t0": 500.0, "t_redundant": 520.0}]
+    ok = [{"t": 103.0, "node": "hpms01"}, {"t": 305.0, "node": "hpms01"}]
+    bad = [{"t": 104.0, "node": "hpms02"}, {"t": 505.0, "node": "hpms02"}, {"t": 250.0, "node": "hpms01"}]
+    assert unexpected_fencing(ok + bad, faults) == bad
+
+
+def test_freeze_and_thaw_signal_the_whole_group(tmp_path):
+    import signal as _signal
+
+    from ulab.uml import Instance
+
+    inst = Instance.__new__(Instance)
+    inst.proc = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        assert inst.freeze()
+        state = open(f"/proc/{inst.proc.pid}/stat").read().split()[2]
+        assert state == "T"
+        assert inst.thaw()
+    finally:
+        os.killpg(inst.proc.pid, _signal.SIGKILL)
+        inst.proc.wait()
+    assert not inst.freeze() and not inst.thaw()  # gone (fenced): nothing to thaw

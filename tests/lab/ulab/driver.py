@@ -12,11 +12,12 @@ from . import topology as T
 from .fence import FenceService
 from .lab import Lab, log, prune_build_trees
 from .safety import HostGuard
+from .matrix import MatrixMixin
 from .scenario import ClusterMixin, FaultsMixin, InitiatorMixin, Results, Scenario, StackMixin
 
-ORDER = [
+SETUP = [
     # (stage, needs, what it covers)
-    ("boot", (), "3 UML instances (2 storage, 1 initiator) on 3 networks"),
+    ("boot", (), "3 UML instances (2 storage, 1 initiator) on 4 networks"),
     ("drbd-init", ("boot",), "DRBD 8.4 metadata, connect, skip initial sync"),
     ("cluster", ("drbd-init",), "corosync + Pacemaker; crm/drbd.crm + crm/lock.crm: dual-primary + DLM + lvmlockd"),
     ("vg", ("cluster",), "vgcreate --shared on DRBD, LV for the LUN"),
@@ -24,13 +25,40 @@ ORDER = [
     ("initiator", ("stack",), "TESTING 1: discovery/login x4, sg_inq TPGS=1, sg_rtpg, multipath prio 50/10"),
     ("io-start", ("initiator",), "fio with verification on XFS over multipath"),
     ("link-failure", ("io-start",), "TESTING 2: one path's link down/up under I/O"),
-    ("node-failure", ("io-start",), "TESTING 3: promoted node killed, failover, node returns unpromoted"),
+]
+END = [
     ("io-stop", ("io-start",), "TESTING 4: fio stops; data written before the faults verified"),
     ("alua-samples", ("stack",), "both nodes' group states every 0.25 s: never two active/optimized groups"),
 ]
+# The seed's TESTING section: one link, one node
+TESTING = [
+    *SETUP,
+    ("node-failure", ("io-start",), "TESTING 3: promoted node killed, failover, node returns unpromoted"),
+    *END,
+]
+# The fault matrix (issue 14): each fault starts from a fully redundant stack, so each needs the last
+MATRIX_FAULTS = [
+    ("paths-cut", "both of the initiator's paths to the promoted node cut, then restored"),
+    ("switchover", "planned: the promotion moved to the other node (crm_resource --move --promoted), then cleared"),
+    ("promoted-kill-1", "promoted node killed, fenced, returns and resyncs"),
+    ("promoted-kill-2", "again, on the other node"),
+    ("promoted-kill-3", "again, on the first node"),
+    ("freeze", "promoted node frozen (SIGSTOP) beyond the token: fenced, never serves again"),
+    ("replication-cut", "DRBD's link cut with both nodes alive: one node fenced, no split brain"),
+    ("unpromoted-kill", "unpromoted node killed: its group offline on the survivor, back non-optimized"),
+]
+MATRIX = [*SETUP]
+_prev = "link-failure"
+for _name, _what in MATRIX_FAULTS:
+    MATRIX.append((_name, (_prev,), _what))
+    _prev = _name
+MATRIX += [*END, ("data-compare", ("io-stop",), "both backing disks identical after the faults (no diverged data)")]
+MATRIX.sort(key=lambda s: s[0] == "alua-samples")  # the samples are judged last
+ORDERS = {"testing": TESTING, "matrix": MATRIX}
+ORDER = TESTING  # kept for callers that list the stages
 
 
-class Full(ClusterMixin, StackMixin, InitiatorMixin, FaultsMixin, Scenario):
+class Full(ClusterMixin, StackMixin, InitiatorMixin, FaultsMixin, MatrixMixin, Scenario):
     pass
 
 
@@ -38,7 +66,9 @@ def _sigterm(signum, frame):  # noqa: ANN001
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def write_report(lab: Lab, sc: Full, r: Results, guard_changed: list[str] | None, t_total: float) -> str:
+def write_report(lab: Lab, sc: Full, r: Results, guard_changed: list[str] | None, t_total: float,
+                 order: list | None = None) -> str:
+    order = order or ORDER
     fio_dir = os.path.join(lab.share, "nodes", T.INITIATOR, "fio-out")
     points = report.read_lat_logs(fio_dir) if os.path.isdir(fio_dir) else []
     rounds = report.fio_rounds(fio_dir) if os.path.isdir(fio_dir) else []
@@ -77,7 +107,7 @@ def write_report(lab: Lab, sc: Full, r: Results, guard_changed: list[str] | None
     for s in r.stages:
         lines.append(f"  {s['status'].upper():8} {s['stage']:13} {s['seconds']:7.1f} s  {s['details']}")
     done = {s["stage"] for s in r.stages}
-    for name, _needs, what in ORDER:
+    for name, _needs, what in order:
         if name not in done:
             lines.append(f"  NOT RUN  {name:13}            {what}")
     lines.append("")
@@ -94,6 +124,18 @@ def write_report(lab: Lab, sc: Full, r: Results, guard_changed: list[str] | None
         lines.append(f"  longest I/O latency {st['max_latency']:.2f} s (at +{st['max_latency_at'] - t0:.1f} s); "
                      f"longest gap between completions {st['max_gap']:.2f} s (at +{st['max_gap_at'] - t0:.1f} s); "
                      f"target below 5 s: {'met' if max(st['max_latency'], st['max_gap']) < 5 else 'NOT met'}")
+    lines.append("")
+    table = report.fault_table(r.facts.get("faults", []), points, rounds, r.facts.get("two_active", []), starts)
+    r.facts["fault_table"] = table
+    lines.append("Faults (DRBD fencing resource-and-stonith; stall = longest I/O latency or gap in the fault's "
+                 "window; promoted / redundant = seconds after the fault)")
+    lines += report.fault_table_lines(table) if table else ["  (no fault ran)"]
+    for row in r.facts.get("faults", []):
+        if row.get("breakdown"):
+            parts = ", ".join(f"{k} {'-' if v is None else f'{v:.1f}'}" for k, v in row["breakdown"].items())
+            lines.append(f"  {row['fault']}: survivor's log, s after the fault: {parts}")
+        if row.get("notes"):
+            lines.append(f"  {row['fault']}: {'; '.join(row['notes'])}")
     lines.append("")
     lines.append("Failover (from the survivor's journal, seconds after the kill)")
     if failover:
@@ -141,7 +183,8 @@ def build_all(workdir: str) -> tuple[kernel.Kernel, str]:
         return k.result(), img.result()
 
 
-def run(workdir: str, hold: int = 0, until: str = "", variant: str = "scst") -> int:
+def run(workdir: str, hold: int = 0, until: str = "", variant: str = "scst", faults: str = "") -> int:
+    order = ORDERS[faults or T.VARIANTS[variant].faults]
     signal.signal(signal.SIGTERM, _sigterm)
     t0 = time.time()
     guard = HostGuard()
@@ -158,7 +201,8 @@ def run(workdir: str, hold: int = 0, until: str = "", variant: str = "scst") -> 
         guard.save(os.path.join(lab.root, "host-guard.txt"))
         fence = FenceService(lab, r)
         fence.start()
-        for name, needs, _what in ORDER:
+        r.facts["faults_plan"] = faults or T.VARIANTS[variant].faults
+        for name, needs, _what in order:
             sc.stage(name, getattr(sc, name.replace("-", "_")), needs=needs)
             if name == until:
                 break
@@ -186,7 +230,7 @@ def run(workdir: str, hold: int = 0, until: str = "", variant: str = "scst") -> 
             log(f"log collection: {e}")
         lab.cleanup()
         changed = guard.changed()
-        text = write_report(lab, sc, r, changed, time.time() - t0)
+        text = write_report(lab, sc, r, changed, time.time() - t0, order)
         print(text)
         log(f"report: {lab.reportdir}/report.txt, {lab.reportdir}/timeline.svg")
     if changed:
@@ -195,4 +239,4 @@ def run(workdir: str, hold: int = 0, until: str = "", variant: str = "scst") -> 
     if interrupted:
         return 130
     failed = [s for s in r.stages if s["status"] != "passed"]
-    return 1 if failed or len(r.stages) < len(ORDER) and not until else 0
+    return 1 if failed or len(r.stages) < len(order) and not until else 0

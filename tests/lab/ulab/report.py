@@ -15,6 +15,8 @@ from xml.sax.saxutils import escape
 
 # -- fio ----------------------------------------------------------------------------------
 
+EILSEQ = 84  # fio's error for a block that fails verification
+
 
 def read_lat_logs(fio_dir: str) -> list[tuple[float, float, int]]:
     """All completions of all rounds: (epoch seconds, latency seconds, 0=read/1=write), sorted."""
@@ -35,7 +37,7 @@ def read_lat_logs(fio_dir: str) -> list[tuple[float, float, int]]:
 
 def fio_rounds(fio_dir: str) -> list[dict]:
     """One entry per fio round: rc, errors, bytes written and read back (verified)."""
-    rcs = {}
+    rcs, ends = {}, {}
     rounds_file = os.path.join(fio_dir, "rounds")
     if os.path.exists(rounds_file):
         with open(rounds_file) as f:
@@ -43,10 +45,13 @@ def fio_rounds(fio_dir: str) -> list[dict]:
                 p = line.split()
                 if len(p) >= 2:
                     rcs[int(p[0])] = int(p[1])
+                if len(p) >= 3:
+                    ends[int(p[0])] = float(p[2])
     out = []
     for path in sorted(glob.glob(os.path.join(fio_dir, "r*.json")), key=lambda p: int(re.findall(r"r(\d+)", p)[-1])):
         n = int(re.findall(r"r(\d+)\.json", path)[-1])
-        entry = {"round": n, "rc": rcs.get(n), "error": None, "written": 0, "verified": 0, "text": ""}
+        entry = {"round": n, "rc": rcs.get(n), "error": None, "written": 0, "verified": 0, "text": "",
+                 "start": ends.get(n - 1), "end": ends.get(n)}
         try:
             with open(path) as f:
                 text = f.read()
@@ -83,6 +88,61 @@ def stalls(points: list[tuple[float, float, int]], round_starts: list[float] | N
 JOURNAL_LINE = re.compile(r"^(\d+\.\d+)\s+(\S+)\s+(.*)$")
 
 
+# -- the fault matrix -----------------------------------------------------------------------
+
+#: faults after which a node must have been fenced (and which node: the row's victim)
+FENCING_EXPECTED = ("promoted-kill", "freeze", "replication-cut", "unpromoted-kill")
+
+
+def expects_fencing(fault: str) -> bool:
+    return fault.startswith(FENCING_EXPECTED)
+
+
+def fault_table(rows: list[dict], points: list[tuple[float, float, int]], rounds: list[dict],
+                two_active: list[dict], round_starts: list[float] | None = None) -> list[dict]:
+    """One figure row per fault: its window runs from the fault to full redundancy again.
+
+    stall: the longest I/O latency of a write submitted or completed in the window, or the
+    longest gap between completions that overlaps it (gaps spanning a round start excluded);
+    I/O and verification errors: fio rounds that failed and overlap the window."""
+    starts = sorted(round_starts or [])
+    out = []
+    for row in rows:
+        t0, t1 = row["t0"], row.get("t_redundant") or row["t0"] + 60
+        lat = max((lt for t, lt, _ in points if t0 <= t <= t1 or t0 <= t - lt <= t1), default=0.0)
+        gap = 0.0
+        for (a, _, _), (b, _, _) in zip(points, points[1:]):
+            if b >= t0 and a <= t1 and b - a > gap and not any(a < s <= b for s in starts):
+                gap = b - a
+        overlapping = [x for x in rounds if (x.get("end") is None or x["end"] >= t0) and
+                       (x.get("start") is None or x["start"] <= t1)]
+        failed = [x for x in overlapping if x["error"] or x["rc"] not in (0, None)]
+        verify = [x for x in failed if x["error"] == EILSEQ or "verify" in (x.get("text") or "")]
+        out.append({
+            "fault": row["fault"], "victim": row.get("victim", ""),
+            "stall": round(max(lat, gap), 2),
+            "io_errors": len(failed) - len(verify), "verify_errors": len(verify),
+            "to_promoted": round(row["t_promoted"] - t0, 1) if row.get("t_promoted") else None,
+            "to_redundant": round(row["t_redundant"] - t0, 1) if row.get("t_redundant") else None,
+            "fenced": list(row.get("fenced", [])),
+            "two_active": len([p for p in two_active if t0 <= p["t"] <= t1]),
+        })
+    return out
+
+
+def fault_table_lines(table: list[dict]) -> list[str]:
+    """The figures as a fixed-width text table (the report) and as Markdown (the lab README)."""
+    head = f"  {'fault':18} {'stall':>7} {'I/O err':>7} {'verify':>6} {'promoted':>9} {'redundant':>9}  " \
+           f"{'fenced':14} {'2-active':>8}"
+    lines = [head]
+    for x in table:
+        prom = "-" if x["to_promoted"] is None else f"{x['to_promoted']:.1f} s"
+        red = "-" if x["to_redundant"] is None else f"{x['to_redundant']:.1f} s"
+        lines.append(f"  {x['fault']:18} {x['stall']:>5.2f} s {x['io_errors']:>7} {x['verify_errors']:>6} "
+                     f"{prom:>9} {red:>9}  {', '.join(x['fenced']) or 'no':14} {x['two_active']:>8}")
+    return lines
+
+
 def journal_events(text: str, patterns: dict[str, str]) -> dict[str, list[float]]:
     """journalctl -o short-unix text -> {label: [epoch seconds of matching lines]}."""
     found: dict[str, list[float]] = {k: [] for k in patterns}
@@ -100,7 +160,12 @@ def journal_events(text: str, patterns: dict[str, str]) -> dict[str, list[float]
 def failover_from_journal(text: str, victim: str, survivor: str, t_kill: float, alua: str = "p_lio") -> dict:
     """Failover milestones on the survivor, from Pacemaker's and corosync's own log lines."""
     ev = journal_events(text, {
+        # DRBD (kernel) notices the peer is gone and freezes I/O (fencing resource-and-stonith)
+        "drbd_lost": r"drbd \S+: conn\( (Connected|WFBitMap\w*|SyncSource|SyncTarget) -> ",
+        "handler_called": r"helper command: /sbin/drbdadm fence-peer(?! .*exit code)",
         "membership_lost": rf"(Node {victim} state is now lost|{victim}.*left|Removing all {victim})",
+        "fenced_confirmed": rf"Operation '(off|reboot)' .*{victim}.*: OK",
+        "handler_returned": r"helper command: /sbin/drbdadm fence-peer .*exit code",
         "promote_ok": rf"Result of promote operation for {alua} on {survivor}: ok",
     })
     out: dict[str, float | None] = {}

@@ -180,6 +180,23 @@ class Instance:
         except FileNotFoundError:
             pass
 
+    def freeze(self) -> bool:
+        """SIGSTOP of the whole process group: the node hangs (no CPU, no network, no disk)."""
+        return self._signal_group(signal.SIGSTOP)
+
+    def thaw(self) -> bool:
+        """SIGCONT: a frozen node that nobody fenced runs on, with its old state."""
+        return self._signal_group(signal.SIGCONT)
+
+    def _signal_group(self, sig: int) -> bool:
+        if self.proc is None or self.proc.poll() is not None:
+            return False
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            return False
+        return True
+
     def stop(self, timeout: float = 30) -> None:
         """Orderly halt if possible (mconsole), then the power cut; always bounded."""
         if not self.running():

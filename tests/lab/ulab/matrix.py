@@ -1,0 +1,305 @@
+"""The fault matrix (issue 14): every partial failure of the dual-primary stack, one stage each,
+under fio with verification and with DRBD's `fencing resource-and-stonith` on.
+
+Each fault stage records one row in ``facts["faults"]``: when it began, which node it hit,
+when the promotion was seen on its new node, when the stack was fully redundant again
+(both nodes up, DRBD Connected and UpToDate on both and Primary on both, the ALUA clone
+promoted on one node and unpromoted on the other, all four paths ready on the initiator),
+and which nodes were fenced.  report.fault_table() adds, per row, the longest I/O stall,
+fio's I/O and verification errors and the two-active samples inside the row's window.
+
+Every stage waits for full redundancy before it returns, so each fault starts from a
+healthy, resynced stack.
+"""
+
+from __future__ import annotations
+
+import time
+
+from . import topology as T
+from .scenario import GiveUp, StageFailed, parse_crm_mon, crm_failures, wait_for
+
+#: how long the promoted node stays frozen (SIGSTOP): well beyond corosync's token
+FREEZE_SECONDS = 12.0
+#: how long a cut stays cut
+CUT_SECONDS = 10.0
+
+
+class MatrixMixin:
+    # -- shared --------------------------------------------------------------
+
+    def promoted(self, node: str = "") -> tuple[str, str]:
+        """(promoted node, the other storage node) by the ALUA clone's roles."""
+        roles = self.roles(node).get(self.v.alua, {})
+        prom = [n for n, r in roles.items() if r == "Promoted"]
+        if len(prom) != 1:
+            raise StageFailed(f"{self.v.alua} is promoted on {prom or 'no node'}: {roles}")
+        return prom[0], [n for n in T.STORAGE if n != prom[0]][0]
+
+    def fault_begin(self, name: str, victim: str, what: str) -> dict:
+        # each fault starts from steady I/O (100 IOPS), so the stall measured is its own
+        wait_for("steady I/O before the fault", lambda: self.io_continues(3) >= 200, 90, interval=0)
+        row = self.new_fault(name, victim, what)
+        self.r.event(f"{name}: {what}")
+        return row
+
+    def fault_end(self, row: dict) -> str:
+        row["fenced"] = sorted({f["node"] for f in self.r.facts.get("fencing", []) if f["t"] >= row["t0"]})
+        self.r.save()
+        prom = f", promoted after {row['t_promoted'] - row['t0']:.1f} s" if row["t_promoted"] else ""
+        return (f"{row['what']}{prom}; fully redundant after {row['t_redundant'] - row['t0']:.1f} s; "
+                f"fenced: {', '.join(row['fenced']) or 'none'}" + (f"; {'; '.join(row['notes'])}" if row["notes"] else ""))
+
+    def drbd_state(self, node: str) -> str:
+        """/proc/drbd's status line of minor 0 ('' if the node does not answer)."""
+        res = self.n(node).run("cat /proc/drbd", timeout=10, check=False)
+        for line in res["stdout"].splitlines():
+            if line.strip().startswith("0:"):
+                return line.strip()
+        return ""
+
+    def redundant(self) -> bool:
+        if not all(self.n(n).running() for n in T.STORAGE):
+            return False
+        for node in T.STORAGE:
+            st = self.drbd_state(node)
+            if not ("cs:Connected" in st and "ro:Primary/Primary" in st and "ds:UpToDate/UpToDate" in st):
+                return False
+        roles = self.roles().get(self.v.alua, {})
+        if sorted(roles.values()) != ["Promoted", "Unpromoted"]:
+            return False
+        ready = [p for g in self.paths()["groups"] for p in g["paths"] if p["chk"] == "ready" and p["dm"] == "active"]
+        return len(ready) == 4
+
+    def wait_redundant(self, row: dict, timeout: float = 300) -> None:
+        wait_for("the stack fully redundant again (DRBD UpToDate/Primary on both, ALUA promoted/unpromoted, "
+                 "4 paths ready)", self.redundant, timeout, interval=1)
+        row["t_redundant"] = time.time()
+        self.r.event(f"{row['fault']}: fully redundant")
+
+    def wait_promoted_on(self, row: dict, node: str, timeout: float = 120) -> None:
+        def check():
+            st = self.roles(node)
+            return st if st.get(self.v.alua, {}).get(node) == "Promoted" else None
+
+        wait_for(f"{self.v.alua} promoted on {node}", check, timeout, interval=0.5)
+        row["t_promoted"] = time.time()
+        self.r.event(f"{row['fault']}: {node} promoted (seen)")
+
+    def wait_fenced(self, row: dict, node: str, timeout: float = 60) -> float:
+        def check():
+            return [f for f in self.r.facts.get("fencing", []) if f["node"] == node and f["t"] >= row["t0"]]
+
+        fenced = wait_for(f"{node} fenced", check, timeout, interval=0.2)
+        return fenced[0]["t"] - row["t0"]
+
+    def breakdown(self, row: dict, survivor: str) -> None:
+        """Where the stall went: the survivor's own log lines, seconds after the fault (report)."""
+        from .report import failover_from_journal
+
+        out = self.n(survivor).run(f"journalctl --no-pager -o short-unix --since @{int(row['t0']) - 2}",
+                                   timeout=60, check=False)["stdout"]
+        row["breakdown"] = failover_from_journal(out, row["victim"], survivor, row["t0"], self.v.alua)
+
+    def return_node(self, row: dict, node: str) -> None:
+        """The fenced node boots again (same disks) and must rejoin without help."""
+        inst = self.n(node)
+        if inst.running():
+            raise StageFailed(f"{node} should be powered off (fenced) but still runs")
+        inst.start()
+        inst.wait_ready(240)
+        self.r.event(f"{row['fault']}: {node} booted")
+        self.start_sampler(node)
+        alua = self.v.alua
+
+        def rejoined():
+            xml = self.mon()
+            st = parse_crm_mon(xml)
+            fatal = [f for f in crm_failures(xml) if f" on {node}:" in f and "_start_" in f]
+            if fatal:
+                raise GiveUp(f"{node} returned but a start failed there: {'; '.join(fatal)}")
+            return st if st.get(alua, {}).get(node) == "Unpromoted" else None
+
+        wait_for(f"{node} rejoined with {alua} unpromoted", rejoined, 400, interval=2)
+        self.r.event(f"{row['fault']}: {node} rejoined unpromoted")
+
+    def last_alua_sample(self, node: str) -> dict[str, str]:
+        """The groups of node's newest ALUA sample (guest/alua-sampler.py, read on the host)."""
+        import json
+        import os
+
+        path = os.path.join(self.lab.share, "nodes", node, "alua.jsonl")
+        with open(path, "rb") as f:
+            f.seek(max(os.path.getsize(path) - 4096, 0))
+            lines = f.read().decode("utf-8", "replace").splitlines()
+        for line in reversed(lines):
+            try:
+                return dict(json.loads(line)["groups"])
+            except (ValueError, KeyError):
+                continue
+        return {}
+
+    # -- faults ----------------------------------------------------------------
+
+    def paths_cut(self) -> str:
+        """Both of the initiator's paths to the promoted node cut (its two path links), then restored."""
+        prom, other = self.promoted()
+        row = self.fault_begin("paths-cut", prom, f"{prom}'s two path links cut for {CUT_SECONDS:.0f} s")
+        taps = [T.path_tap(prom, "a"), T.path_tap(prom, "b")]
+        for tap in taps:
+            self.lab.net.link(tap, up=False)
+
+        def on_other():
+            nodes, v = self.active_group_nodes()
+            return v if nodes == {other} else None
+
+        wait_for(f"multipath's I/O on {other}'s paths", on_other, 60, interval=0.5)
+        moved = self.io_continues(CUT_SECONDS / 2)
+        if moved <= 0:
+            raise StageFailed(f"no I/O completed with {prom}'s paths cut")
+        for tap in taps:
+            self.lab.net.link(tap, up=True)
+        self.r.event(f"paths-cut: {prom}'s links restored")
+        self.wait_redundant(row)
+        if self.promoted()[0] != prom:
+            raise StageFailed(f"the promotion moved although only the initiator's paths failed: {self.promoted()}")
+        nodes, v = self.active_group_nodes()
+        if nodes != {prom}:
+            raise StageFailed(f"multipath did not fail back to {prom}'s paths (failback immediate):\n{v['text']}")
+        return self.fault_end(row)
+
+    def switchover(self) -> str:
+        """A planned switchover under I/O: the promotion moved to the other node, then the move cleared."""
+        prom, other = self.promoted()
+        clone = self.v.clone
+        row = self.fault_begin("switchover", prom, f"promotion moved {prom} -> {other}")
+        # crmsh 4.4's `crm resource move` has no promoted-role option (it runs crm_resource --move
+        # without --promoted, which for a clone running on both nodes moves nothing): Pacemaker's
+        # own tool moves the promoted role
+        s = self.n(other)
+        s.sh(f"crm_resource --move --promoted --resource {clone} --node {other}", timeout=60)
+        self.wait_promoted_on(row, other)
+        s.sh(f"crm resource clear {clone}", timeout=60)
+        self.wait_redundant(row)
+        time.sleep(5)
+        if self.promoted()[0] != other:
+            raise StageFailed(f"after `crm resource clear` the promotion moved back: {self.promoted()}")
+        nodes, v = self.active_group_nodes()
+        if nodes != {other}:
+            raise StageFailed(f"multipath's active group is not {other}'s paths:\n{v['text']}")
+        return self.fault_end(row)
+
+    def promoted_kill(self, n: int) -> str:
+        prom, other = self.promoted()
+        row = self.fault_begin(f"promoted-kill-{n}", prom, f"promoted {prom} killed (power cut)")
+        self.lab.instances[prom].kill()
+        self.wait_promoted_on(row, other)
+        t_f = self.wait_fenced(row, prom)
+        row["notes"].append(f"fenced after {t_f:.1f} s")
+        self.breakdown(row, other)
+        self.n(T.INITIATOR).sh("findmnt /share && touch /share/still-mounted", timeout=60)
+        self.return_node(row, prom)
+        self.wait_redundant(row)
+        return self.fault_end(row)
+
+    def promoted_kill_1(self) -> str:
+        return self.promoted_kill(1)
+
+    def promoted_kill_2(self) -> str:
+        return self.promoted_kill(2)
+
+    def promoted_kill_3(self) -> str:
+        return self.promoted_kill(3)
+
+    def freeze(self) -> str:
+        """The promoted node hangs (SIGSTOP) beyond the token: it must be fenced, never serve again."""
+        prom, other = self.promoted()
+        inst = self.lab.instances[prom]
+        row = self.fault_begin("freeze", prom, f"promoted {prom} frozen (SIGSTOP) for {FREEZE_SECONDS:.0f} s")
+        if not inst.freeze():
+            raise StageFailed(f"could not freeze {prom}")
+        self.wait_promoted_on(row, other)
+        t_f = self.wait_fenced(row, prom, timeout=FREEZE_SECONDS + 30)
+        row["notes"].append(f"fenced while frozen after {t_f:.1f} s")
+        self.breakdown(row, other)
+        left = FREEZE_SECONDS - (time.time() - row["t0"])
+        if left > 0:
+            time.sleep(left)
+        # the end of the hang: a node nobody fenced would run on with its old ALUA state
+        if inst.thaw():
+            raise StageFailed(f"{prom} was still there to thaw after {FREEZE_SECONDS:.0f} s: not fenced")
+        self.r.event(f"freeze: SIGCONT to {prom} (gone: fenced)")
+        self.return_node(row, prom)
+        self.wait_redundant(row)
+        return self.fault_end(row)
+
+    def replication_cut(self) -> str:
+        """The DRBD link cut with both nodes alive: no split brain; the loser is fenced."""
+        prom, other = self.promoted()
+        tap = T.path_tap(other, "d")
+        row = self.fault_begin("replication-cut", other, f"DRBD replication link cut ({other}'s) for "
+                               f"{CUT_SECONDS:.0f} s, both nodes alive")
+        self.lab.net.link(tap, up=False)
+        loser_t = wait_for("a node fenced (the replication link failed, both Primaries froze)",
+                           lambda: [f for f in self.r.facts.get("fencing", []) if f["t"] >= row["t0"]], 60,
+                           interval=0.2)
+        loser = loser_t[0]["node"]
+        row["victim"] = loser
+        row["notes"].append(f"{loser} lost and was fenced after {loser_t[0]['t'] - row['t0']:.1f} s")
+        if loser != other:
+            row["notes"].append(f"the promoted node {prom} lost the race")
+            self.wait_promoted_on(row, other)
+        self.breakdown(row, other if loser == prom else prom)
+        left = CUT_SECONDS - (time.time() - row["t0"])
+        if left > 0:
+            time.sleep(left)
+        self.lab.net.link(tap, up=True)
+        self.r.event("replication-cut: link restored")
+        self.return_node(row, loser)
+        self.wait_redundant(row)
+        split = [n for n in T.STORAGE if "Split-Brain" in self.n(n).run(
+            "journalctl -k -b --no-pager | grep -i split-brain", timeout=30, check=False)["stdout"]]
+        if split:
+            raise StageFailed(f"DRBD reported a split brain on {split}")
+        return self.fault_end(row)
+
+    def unpromoted_kill(self) -> str:
+        """The unpromoted node killed: its group offline on the survivor, back non-optimized later."""
+        prom, other = self.promoted()
+        row = self.fault_begin("unpromoted-kill", other, f"unpromoted {other} killed (power cut)")
+        self.lab.instances[other].kill()
+        t_f = self.wait_fenced(row, other)
+        row["notes"].append(f"fenced after {t_f:.1f} s")
+        self.breakdown(row, prom)
+
+        def peer_group(state: str):
+            def check():
+                groups = self.last_alua_sample(prom)
+                return any(key.rsplit("/", 1)[1] == other and st == state for key, st in groups.items())
+            return check
+
+        wait_for(f"{other}'s group offline in {prom}'s view", peer_group("offline"), 60, interval=0.5)
+        row["notes"].append(f"{other}'s group offline on {prom}")
+        if self.promoted()[0] != prom:
+            raise StageFailed(f"the promotion moved away from {prom} when the unpromoted node died")
+        self.return_node(row, other)
+        self.wait_redundant(row)
+        wait_for(f"{other}'s group non-optimized in {prom}'s view again", peer_group("nonoptimized"), 60, interval=0.5)
+        return self.fault_end(row)
+
+    # -- after the faults ----------------------------------------------------------
+
+    def data_compare(self) -> str:
+        """No diverged data: with I/O stopped and DRBD in sync, both backing disks hold the same bytes."""
+        ini = self.n(T.INITIATOR)
+        ini.sh("umount /share", timeout=120)
+        wait_for("DRBD in sync on both", lambda: all("ds:UpToDate/UpToDate" in self.drbd_state(n) and
+                                                     "cs:Connected" in self.drbd_state(n) for n in T.STORAGE), 120)
+        sums = {}
+        for node in T.STORAGE:
+            size = self.n(node).sh("blockdev --getsize64 /dev/drbd0", timeout=30).strip()
+            sums[node] = self.n(node).sh(f"head -c {size} /dev/ubdb | sha256sum", timeout=300).split()[0]
+        self.r.facts["backing_sha256"] = sums
+        if len(set(sums.values())) != 1:
+            raise StageFailed(f"the two backing disks differ (diverged data): {sums}")
+        return f"both backing disks' data areas identical (sha256 {next(iter(sums.values()))[:16]}...)"
