@@ -572,3 +572,13 @@ def test_freeze_and_thaw_signal_the_whole_group(tmp_path):
         os.killpg(inst.proc.pid, _signal.SIGKILL)
         inst.proc.wait()
     assert not inst.freeze() and not inst.thaw()  # gone (fenced): nothing to thaw
+
+
+def test_boot_failure_reads_the_last_boot_of_the_console(tmp_path):
+    console = tmp_path / "c.log"
+    console.write_text("===== lab: boot 1 of hpms01 =====\nsystemd[1]: Caught <SEGV>, dumped core as pid 52.\n"
+                       "systemd[1]: Freezing execution.\n===== lab: boot 2 of hpms01 =====\nWelcome\n")
+    assert uml.boot_failure(str(console)) == ""
+    console.write_text(console.read_text() + "Kernel panic - not syncing: VFS\n")
+    assert uml.boot_failure(str(console)).startswith("Kernel panic")
+    assert uml.boot_failure(str(tmp_path / "missing")) == ""

@@ -142,11 +142,17 @@ class Instance:
         """Wait until the guest's command agent answers; return seconds since start."""
         path = os.path.join(self.dir, "ready.json")
         deadline = time.monotonic() + timeout
+        next_look = time.monotonic() + 5
         while time.monotonic() < deadline:
             if self.proc is None or self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited during boot (see {self.console})")
             if os.path.exists(path):
                 return time.time() - self.t_start
+            if time.monotonic() >= next_look:  # a guest that cannot boot says so on its console
+                next_look = time.monotonic() + 5
+                fatal = boot_failure(self.console)
+                if fatal:
+                    raise RuntimeError(f"{self.name} cannot boot: {fatal!r} (see {self.console})")
             time.sleep(0.2)
         raise LabTimeout(f"{self.name} not ready after {timeout} s (see {self.console})")
 
@@ -244,6 +250,24 @@ class Instance:
 
     def sh(self, cmd: str, timeout: float = 60, check: bool = True) -> str:
         return self.run(cmd, timeout=timeout, check=check)["stdout"]
+
+
+#: console lines after which a guest never becomes ready (systemd freezes, the kernel panics)
+BOOT_FAILURES = ("systemd[1]: Freezing execution", "Kernel panic", "ptrace set fp regs failed")
+
+
+def boot_failure(console: str) -> str:
+    """The first fatal line of the console's last boot ('' if none)."""
+    try:
+        with open(console, errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return ""
+    last_boot = text.rsplit("===== lab: boot ", 1)[-1]
+    for line in last_boot.splitlines():
+        if any(marker in line for marker in BOOT_FAILURES):
+            return line.strip()
+    return ""
 
 
 def pgroup_members(pgid: int) -> list[int]:
