@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Install (or uninstall) the agents, library, man pages and crm snippets.
+"""Install (or uninstall) the agents, library, man pages, crm snippets and initiator kit.
 
 Agents land in $OCF_ROOT/resource.d/alua/ and find the library in
 $OCF_ROOT/lib/alua/, so they run with Debian's /usr/bin/python3 and
@@ -8,7 +8,10 @@ DESTDIR stages everything for packagers; the paths written into the agents
 are the final ones, without DESTDIR.
 
     tools/install.py [--destdir D] [--ocf-root /usr/lib/ocf] [--mandir /usr/share/man]
-                     [--datadir /usr/share] [--uninstall]
+                     [--datadir /usr/share] [--no-compile] [--uninstall]
+
+--no-compile leaves out the .pyc files, for packages that compile at install
+time instead (the Debian package: py3compile in its postinst, debian/rules).
 """
 
 from __future__ import annotations
@@ -48,7 +51,8 @@ def install(args: argparse.Namespace) -> None:
     shutil.copytree(
         os.path.join(TOP, "lib", "alua"), fresh, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
     )
-    compileall.compile_dir(fresh, quiet=1, ddir=os.path.join(libdir, "alua"))
+    if args.compile:
+        compileall.compile_dir(fresh, quiet=1, ddir=os.path.join(libdir, "alua"))
     for root, _dirs, files in os.walk(fresh):
         os.chmod(root, 0o755)
         for name in files:
@@ -77,11 +81,14 @@ def install(args: argparse.Namespace) -> None:
             if page.endswith(".7"):
                 shutil.copyfile(os.path.join(mansrc, page), os.path.join(mandir, page))
                 os.chmod(os.path.join(mandir, page), 0o644)
-    crmsrc = os.path.join(TOP, "crm")
-    if os.path.isdir(crmsrc):
-        crmdir = staged(args.destdir, os.path.join(args.datadir, "alua", "crm"))
-        shutil.rmtree(crmdir, ignore_errors=True)
-        shutil.copytree(crmsrc, crmdir)
+    # The crm/ snippets and the initiators' kit, as they are in the tree (modes kept:
+    # initiator/alua-initiator-setup is a script).
+    for kit in ("crm", "initiator"):
+        src = os.path.join(TOP, kit)
+        if os.path.isdir(src):
+            dest = staged(args.destdir, os.path.join(args.datadir, "alua", kit))
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     print(f"installed {', '.join(agents())} into {agentdir}, library into {target}")
 
 
@@ -106,6 +113,7 @@ def main() -> None:
     parser.add_argument("--ocf-root", default=os.environ.get("OCF_ROOT", "/usr/lib/ocf"))
     parser.add_argument("--mandir", default="/usr/share/man")
     parser.add_argument("--datadir", default="/usr/share")
+    parser.add_argument("--no-compile", dest="compile", action="store_false")
     parser.add_argument("--uninstall", action="store_true")
     args = parser.parse_args()
     (uninstall if args.uninstall else install)(args)
