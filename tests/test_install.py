@@ -29,11 +29,23 @@ def test_staged_install_and_uninstall(tmp_path: Path) -> None:
     lib = dest / "usr/lib/ocf/lib/alua/alua"
     assert (lib / "__init__.py").stat().st_mode & 0o777 == 0o644
     assert list(lib.glob("__pycache__/*.pyc")), "compiled for users who cannot write __pycache__"
+    assert (dest / "usr/share/alua/crm/stack.crm").is_file()
+    assert (dest / "usr/share/alua/initiator/alua-initiator-setup").stat().st_mode & 0o111, "the kit's script"
     subprocess.run(["/usr/bin/python3", str(ROOT / "tools/install.py"), "--destdir", str(dest), "--uninstall"],
                    check=True, capture_output=True)
     assert not (dest / "usr/lib/ocf/resource.d/alua").exists()
     assert not (dest / "usr/lib/ocf/lib/alua").exists()
     assert not handler.exists() and not (dest / "usr/share/man/man8/alua-fence-peer.8").exists()
+    assert not (dest / "usr/share/alua").exists()
+
+
+def test_staged_install_without_compiling_leaves_no_pyc(tmp_path: Path) -> None:
+    """What the Debian package uses: its postinst compiles (py3compile), so the .deb holds no .pyc."""
+    dest = tmp_path / "stage"
+    subprocess.run(["/usr/bin/python3", str(ROOT / "tools/install.py"), "--destdir", str(dest), "--no-compile"],
+                   check=True, capture_output=True)
+    assert (dest / "usr/lib/ocf/lib/alua/alua/__init__.py").is_file()
+    assert not [p for p in dest.rglob("*") if p.name == "__pycache__" or p.suffix == ".pyc"]
 
 
 @pytest.mark.parametrize("agent", agent_names())

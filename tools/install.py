@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Install (or uninstall) the agents, library, man pages and crm snippets.
+"""Install (or uninstall) the agents, library, man pages, crm snippets and initiator kit.
 
 Agents land in $OCF_ROOT/resource.d/alua/ and find the library in
 $OCF_ROOT/lib/alua/, so they run with Debian's /usr/bin/python3 and
@@ -8,9 +8,11 @@ DESTDIR stages everything for packagers; the paths written into the agents
 are the final ones, without DESTDIR.
 
     tools/install.py [--destdir D] [--ocf-root /usr/lib/ocf] [--mandir /usr/share/man]
-                     [--datadir /usr/share] [--sbindir /usr/sbin] [--uninstall]
+                     [--datadir /usr/share] [--sbindir /usr/sbin] [--no-compile] [--uninstall]
 
 Admin commands from sbin/ (alua-fence-peer, DRBD's fence-peer handler) go to --sbindir.
+--no-compile leaves out the .pyc files, for packages that compile at install
+time instead (the Debian package: py3compile in its postinst, debian/rules).
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ def install(args: argparse.Namespace) -> None:
     shutil.copytree(
         os.path.join(TOP, "lib", "alua"), fresh, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
     )
-    compileall.compile_dir(fresh, quiet=1, ddir=os.path.join(libdir, "alua"))
+    if args.compile:
+        compileall.compile_dir(fresh, quiet=1, ddir=os.path.join(libdir, "alua"))
     for root, _dirs, files in os.walk(fresh):
         os.chmod(root, 0o755)
         for name in files:
@@ -101,11 +104,14 @@ def install(args: argparse.Namespace) -> None:
                 os.makedirs(mandir, exist_ok=True)
                 shutil.copyfile(os.path.join(mansrc, page), os.path.join(mandir, page))
                 os.chmod(os.path.join(mandir, page), 0o644)
-    crmsrc = os.path.join(TOP, "crm")
-    if os.path.isdir(crmsrc):
-        crmdir = staged(args.destdir, os.path.join(args.datadir, "alua", "crm"))
-        shutil.rmtree(crmdir, ignore_errors=True)
-        shutil.copytree(crmsrc, crmdir)
+    # The crm/ snippets and the initiators' kit, as they are in the tree (modes kept:
+    # initiator/alua-initiator-setup is a script).
+    for kit in ("crm", "initiator"):
+        src = os.path.join(TOP, kit)
+        if os.path.isdir(src):
+            dest = staged(args.destdir, os.path.join(args.datadir, "alua", kit))
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     print(f"installed {', '.join(agents())} into {agentdir}, library into {target}")
 
 
@@ -139,6 +145,7 @@ def main() -> None:
     parser.add_argument("--mandir", default="/usr/share/man")
     parser.add_argument("--datadir", default="/usr/share")
     parser.add_argument("--sbindir", default="/usr/sbin")
+    parser.add_argument("--no-compile", dest="compile", action="store_false")
     parser.add_argument("--uninstall", action="store_true")
     args = parser.parse_args()
     (uninstall if args.uninstall else install)(args)
