@@ -213,7 +213,13 @@ def _syslog(msg: str) -> None:
 
     syslog.openlog("alua-fence-peer", syslog.LOG_PID, syslog.LOG_DAEMON)
     syslog.syslog(syslog.LOG_NOTICE, msg)
-    sys.stderr.write(f"alua-fence-peer: {msg}\n")
+    # DRBD runs its handlers from the kernel with no standard streams: Python's sys.stderr is
+    # None then (measured in the lab: writing to it failed the handler, and I/O stayed frozen)
+    if sys.stderr is not None:
+        try:
+            sys.stderr.write(f"alua-fence-peer: {msg}\n")
+        except OSError:
+            pass
 
 
 def main(argv: list[str] | None = None, *, cluster: Cluster | None = None, execv=os.execv, log=_syslog) -> int:
@@ -227,17 +233,25 @@ def main(argv: list[str] | None = None, *, cluster: Cluster | None = None, execv
         return HANDLER_FAILED
     cluster = cluster or Cluster(CommandRunner(Deadline(opts.timeout + 60)))
     resource = os.environ.get("DRBD_RESOURCE", "?")
-    me = cluster.local_node()
+    try:
+        me = cluster.local_node()
+    except Exception as e:  # noqa: BLE001 - never worse than the handler alone: hand over
+        log(f"{resource}: cannot ask the cluster ({type(e).__name__}: {e})")
+        me = ""
     peer = opts.peer or os.environ.get("DRBD_PEER", "") or cluster.peer_of(me)
     if not NODE_NAME.match(peer or "-"):
         log(f"{resource}: cannot tell which node is the peer; handing over at once")
     else:
         log(f"{resource}: lost the connection to {peer}; waiting until it is fenced or answers")
-        found = decide(opts, cluster, peer, log)
-        if found == ALIVE and opts.promotable and opts.loser_delay > 0 and not cluster.promoted_here(opts.promotable, me):
-            log(f"{opts.promotable} is not promoted here: letting {peer} place the constraint first "
-                f"({opts.loser_delay:g} s)")
-            time.sleep(opts.loser_delay)
+        try:
+            found = decide(opts, cluster, peer, log)
+            if found == ALIVE and opts.promotable and opts.loser_delay > 0 and \
+                    not cluster.promoted_here(opts.promotable, me):
+                log(f"{opts.promotable} is not promoted here: letting {peer} place the constraint first "
+                    f"({opts.loser_delay:g} s)")
+                time.sleep(opts.loser_delay)
+        except Exception as e:  # noqa: BLE001 - never worse than the handler alone: hand over
+            log(f"{resource}: waiting failed ({type(e).__name__}: {e}); handing over at once")
     log(f"{resource}: running {' '.join(opts.handler)}")
     try:
         execv(opts.handler[0], opts.handler)

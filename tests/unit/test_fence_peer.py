@@ -141,3 +141,25 @@ def test_command_exits_1_without_arguments_and_without_traceback():
                           env={"PATH": os.environ["PATH"]}, timeout=30)
     assert proc.returncode == 1
     assert "usage: alua-fence-peer" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_runs_without_standard_streams_as_drbd_starts_it():
+    # The kernel starts DRBD's handlers with fds 0-2 closed: Python's sys.stderr is None then.
+    # (The lab's first fault run: the handler died writing to it, and DRBD kept I/O frozen.)
+    code = ("import os, sys; sys.path.insert(0, %r); "
+            "os.environ.update(DRBD_PEER='hpms02', DRBD_RESOURCE='vg1'); "
+            "from alua import fence_peer as fp; "
+            "sys.exit(fp.main(['--timeout', '1', '--poll', '0.1', '--', '/bin/sh', '-c', 'exit 7']))"
+            % str(ROOT / "lib"))
+    proc = subprocess.run(["/usr/bin/python3", "-IS", "-c", code], stdin=subprocess.DEVNULL, timeout=60,
+                          preexec_fn=lambda: [os.close(fd) for fd in (0, 1, 2)])
+    assert proc.returncode == 7  # the handler's own answer, through exec
+
+
+def test_an_unexpected_error_while_waiting_hands_over(monkeypatch):
+    class Broken(FakeCluster):
+        def peer_state(self, peer):
+            raise RuntimeError("boom")
+
+    _, calls, logs, _ = run_main(["--", *HANDLER], Broken([fp.ALIVE]), monkeypatch, {"DRBD_PEER": "hpms02"})
+    assert calls == [(HANDLER[0], HANDLER)] and any("waiting failed (RuntimeError: boom)" in m for m in logs)
