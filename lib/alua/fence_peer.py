@@ -209,10 +209,16 @@ def decide(opts: Options, cluster: Cluster, peer: str, log, clock=time.monotonic
 
 
 def _syslog(msg: str) -> None:
-    import syslog
+    """To syslog without ever blocking (the handler runs while I/O is frozen), and to stderr if any."""
+    import socket
 
-    syslog.openlog("alua-fence-peer", syslog.LOG_PID, syslog.LOG_DAEMON)
-    syslog.syslog(syslog.LOG_NOTICE, msg)
+    line = f"<{3 * 8 + 5}>alua-fence-peer[{os.getpid()}]: {msg}"  # facility daemon, severity notice
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.setblocking(False)
+            sock.sendto(line.encode("utf-8", "replace"), "/dev/log")
+    except OSError:
+        pass
     # DRBD runs its handlers from the kernel with no standard streams: Python's sys.stderr is
     # None then (measured in the lab: writing to it failed the handler, and I/O stayed frozen)
     if sys.stderr is not None:
