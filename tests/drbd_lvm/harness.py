@@ -71,7 +71,8 @@ class FakeKernel:
 
 @pytest.fixture
 def kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeKernel:
-    from alua import dm, drbd
+    from alua.tools import dm
+    from alua.tools import drbd
 
     fake = FakeKernel(tmp_path / "kernel")
     monkeypatch.setattr(dm, "SYS_BLOCK", str(fake.sys_block))

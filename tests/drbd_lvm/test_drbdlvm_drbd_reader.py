@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from alua import drbd
+from alua.tools import drbd
 from alua.ocf.errors import OcfError
-from alua.run import CommandRunner, CommandTimeout, Deadline
+from alua.host.run import CommandRunner, CommandTimeout, Deadline
 from drbd_lvm.harness import kernel  # noqa: F401 - fixture
 from drbd_lvm.states import (
     DISK_STATES,

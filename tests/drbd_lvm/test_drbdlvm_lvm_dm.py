@@ -5,9 +5,10 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from alua import dm, lvm
+from alua.tools import dm
+from alua.tools import lvm
 from alua.ocf.errors import OcfError
-from alua.run import CommandRunner
+from alua.host.run import CommandRunner
 from drbd_lvm.harness import kernel  # noqa: F401 - fixture
 from drbd_lvm.states import FIXTURES, captured
 from fakes.fakestate import FakeStorage

@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 
 import pytest
-from alua import proc
+from alua.host import proc
 from alua.ocf.agent import Context
 from alua.ocf.environment import OcfEnvironment
 from alua.ocf.log import Logger
-from alua.run import CommandRunner, Deadline
+from alua.host.run import CommandRunner, Deadline
 from conftest import AGENTS_DIR, AgentResult, ocf_environment, run_agent
 
 HERE = Path(__file__).resolve().parent

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from alua import dlm
+from alua.agents import dlm
 from lockgroup.harness import FIXTURES, fixture
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from alua import dlm
+from alua.agents import dlm
 from alua.ocf.errors import ActionTimeout, NotInstalledError, OcfError
 from alua.ocf.exitstatus import ExitStatus
 from lockgroup.harness import FIXTURES, StubDaemon, fixture, hang, make_context

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alua import lvmlockd
+from alua.agents import lvmlockd
 from lockgroup.harness import fixture
 
 LV1 = "DUaQqG-6JTZ-rsdC-MHur-RikC-h2ZS-R3FJzg"  # vg1/lv1 in lvs-uuids.txt

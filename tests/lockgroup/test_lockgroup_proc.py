@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from alua import proc
-from alua.run import Deadline
+from alua.host import proc
+from alua.host.run import Deadline
 
 SLEEPER = """#!/usr/bin/python3 -I
 import signal, sys, time

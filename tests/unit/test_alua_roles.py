@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from alua.alua import AluaBackend, AluaRoles, NodePort, RoleOptions, Topology
+from alua.targets.roles import AluaBackend, AluaRoles, NodePort, RoleOptions, Topology
 from alua.ocf.errors import OcfError
 from alua.ocf.exitstatus import ExitStatus
 from alua.ocf.notify import Notification
-from alua.state import StateFile
+from alua.host.state import StateFile
 
 NODES = ("a", "b")
 META = "OCF_RESKEY_CRM_meta_notify_"

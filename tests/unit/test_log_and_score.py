@@ -6,12 +6,12 @@ import syslog
 
 import pytest
 
-from alua.cluster import PromotionScore
+from alua.host.cluster import PromotionScore
 from alua.ocf.agent import Context
 from alua.ocf.environment import OcfEnvironment
 from alua.ocf.log import Logger
 from alua.ocf.params import Params
-from alua.state import StateFile
+from alua.host.state import StateFile
 
 
 def env_with(**values: str) -> OcfEnvironment:

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from alua.ocf.exitstatus import ExitStatus
-from alua.run import CommandFailed, CommandRunner, CommandTimeout, Deadline, ToolNotFound
+from alua.host.run import CommandFailed, CommandRunner, CommandTimeout, Deadline, ToolNotFound
 
 
 def test_runs_argv_without_shell(fp) -> None:

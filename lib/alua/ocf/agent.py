@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 
     from alua.ocf.notify import Notification
     from alua.ocf.params import Params
-    from alua.run import CommandRunner, Deadline
-    from alua.state import StateFile
+    from alua.host.run import CommandRunner, Deadline
+    from alua.host.state import StateFile
 
     Handler = Callable[["Context"], ExitStatus]
 
@@ -129,7 +129,7 @@ class Context:
     @property
     def deadline(self) -> Deadline:
         if self._deadline is None:
-            from alua.run import Deadline
+            from alua.host.run import Deadline
 
             self._deadline = Deadline(self.env.time_budget())
         return self._deadline
@@ -137,7 +137,7 @@ class Context:
     @property
     def runner(self) -> CommandRunner:
         if self._runner is None:
-            from alua.run import CommandRunner
+            from alua.host.run import CommandRunner
 
             self._runner = CommandRunner(self.deadline, env=self.env.raw)
         return self._runner
@@ -145,7 +145,7 @@ class Context:
     @property
     def state(self) -> StateFile:
         if self._state is None:
-            from alua.state import StateFile
+            from alua.host.state import StateFile
 
             self._state = StateFile(self.env.rsctmp, self.env.instance)
         return self._state
@@ -228,7 +228,7 @@ def main(
 
 
 def _run(agent: Agent, env: OcfEnvironment, handler: Handler) -> int:
-    from alua.run import Deadline
+    from alua.host.run import Deadline
 
     log = Logger(env)
     status: int

@@ -22,10 +22,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from alua.cluster import PromotionScore
+    from alua.host.cluster import PromotionScore
     from alua.ocf.log import Logger
     from alua.ocf.notify import Notification
-    from alua.state import StateFile
+    from alua.host.state import StateFile
 
 ACTIVE = "active"
 NONOPTIMIZED = "nonoptimized"

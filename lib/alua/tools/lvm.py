@@ -10,13 +10,13 @@ lvcreate 2.03.16 in tests/drbd_lvm/fixtures/lvm/lvcreate_name_rules.tsv.
 from __future__ import annotations
 
 from alua.ocf.errors import OcfError
-from alua.run import CommandFailed
+from alua.host.run import CommandFailed
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from alua.run import CommandRunner, Result
+    from alua.host.run import CommandRunner, Result
 
 NAME_MAX = 127  # NAME_LEN (128) less the terminating NUL
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-+")

@@ -16,7 +16,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from alua.run import CommandRunner, Result
+    from alua.host.run import CommandRunner, Result
 
 SYS_BLOCK = "/sys/block"
 LVM_UUID_PREFIX = "LVM-"

@@ -41,20 +41,20 @@ from __future__ import annotations
 import errno
 import os
 
-from alua.addresses import check_ipv4, check_ipv6, parse_address_map
-from alua.kernelfs import strerror
+from alua.host.addresses import check_ipv4, check_ipv6, parse_address_map
+from alua.host.kernelfs import strerror
 from alua.ocf.errors import ConfigError, OcfError
 from alua.ocf.exitstatus import ExitStatus
 from alua.ocf.params import parse_pairs, reject_control_chars
-from alua.scst import ScstError, check_name
+from alua.targets.scst.backend import ScstError, check_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from alua.alua import NodePort
+    from alua.targets.roles import NodePort
     from alua.ocf.log import Logger
-    from alua.scst import DeviceGroupSpec, ScstSysfs
+    from alua.targets.scst.backend import DeviceGroupSpec, ScstSysfs
 
 HANDLERS = ("vdisk_blockio", "vdisk_fileio")
 MAX_LUN = 16383  # SCST's largest LUN number (flat space addressing)

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from typing import Any
 
-    from alua.run import CommandRunner
+    from alua.host.run import CommandRunner
 
 PROC_DRBD = "/proc/drbd"
 BY_RES = "/dev/drbd/by-res"

@@ -21,9 +21,9 @@ sources: tests/emulators/LIO-FACTS.md.
 
 from __future__ import annotations
 
-from alua.addresses import check_ipv4, check_ipv6, parse_address_map
-from alua.alua import ACTIVE, NONOPTIMIZED, OFFLINE, STANDBY, TRANSITIONING, UNAVAILABLE, AluaBackend
-from alua.kernelfs import KernelTree
+from alua.host.addresses import check_ipv4, check_ipv6, parse_address_map
+from alua.targets.roles import ACTIVE, NONOPTIMIZED, OFFLINE, STANDBY, TRANSITIONING, UNAVAILABLE, AluaBackend
+from alua.host.kernelfs import KernelTree
 from alua.ocf.errors import OcfError
 from alua.ocf.exitstatus import ExitStatus
 
@@ -31,7 +31,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from alua.alua import NodePort, Topology
+    from alua.targets.roles import NodePort, Topology
     from alua.ocf.log import Logger
 
 CONFIGFS_TARGET = "/sys/kernel/config/target"

@@ -19,8 +19,8 @@ from __future__ import annotations
 import os
 import time
 
-from alua.alua import AluaBackend
-from alua.kernelfs import KernelTree, strerror
+from alua.targets.roles import AluaBackend
+from alua.host.kernelfs import KernelTree, strerror
 from alua.ocf.errors import OcfError
 from alua.ocf.exitstatus import ExitStatus
 
@@ -28,9 +28,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from alua.alua import NodePort, Topology
+    from alua.targets.roles import NodePort, Topology
     from alua.ocf.log import Logger
-    from alua.scst_target import ScstTargetLayer
+    from alua.targets.scst.target import ScstTargetLayer
 
 SCST_ROOT = "/sys/kernel/scst_tgt"
 

@@ -7,12 +7,12 @@ import os
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from alua.ocf.agent import Context
-    from alua.run import CommandRunner
+    from alua.host.run import CommandRunner
 
 
 def _cluster_errors() -> tuple[type[Exception], ...]:
     """What a cluster tool may fail with; evaluated only when one fails (monitor never imports run)."""
-    from alua.run import CommandFailed, CommandTimeout, ToolNotFound
+    from alua.host.run import CommandFailed, CommandTimeout, ToolNotFound
 
     return (ToolNotFound, CommandTimeout, CommandFailed)
 

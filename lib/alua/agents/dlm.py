@@ -14,11 +14,11 @@ from __future__ import annotations
 import os
 import time
 
-from alua import proc
-from alua.cluster import cluster_property
+from alua.host import proc
+from alua.host.cluster import cluster_property
 from alua.ocf.errors import ConfigError, NotInstalledError, OcfError
 from alua.ocf.exitstatus import ExitStatus
-from alua.run import REPORT_RESERVE_S, CommandTimeout
+from alua.host.run import REPORT_RESERVE_S, CommandTimeout
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from alua.ocf.agent import Context
     from alua.ocf.log import Logger
     from alua.ocf.params import Params
-    from alua.run import CommandRunner, Result
+    from alua.host.run import CommandRunner, Result
 
 DAEMON = "dlm_controld"
 TOOL = "dlm_tool"

@@ -4,7 +4,7 @@ Lock state comes from ``lvmlockctl --info --dump``: lvmlockd's raw
 ``info=<kind> key=value ...`` records (the plain ``--info`` view is, in
 lvmlockctl's own words, "primitive, incomplete and will change").  They are
 parsed in one function.  Active LVs are named through device-mapper's sysfs
-(``alua.dm``: ``/sys/block/dm-*/dm/{uuid,name}``) without running an LVM command.
+(``alua.tools.dm``: ``/sys/block/dm-*/dm/{uuid,name}``) without running an LVM command.
 
 ``LvmLockdService`` holds the actions of ocf:alua:lvmlockd.
 """
@@ -14,10 +14,10 @@ from __future__ import annotations
 import signal
 import time
 
-from alua import proc
+from alua.host import proc
 from alua.ocf.errors import OcfError
 from alua.ocf.exitstatus import ExitStatus
-from alua.run import REPORT_RESERVE_S, CommandTimeout
+from alua.host.run import REPORT_RESERVE_S, CommandTimeout
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,11 +25,11 @@ if TYPE_CHECKING:
 
     from alua.ocf.agent import Context
     from alua.ocf.params import Params
-    from alua.run import CommandRunner, Result
+    from alua.host.run import CommandRunner, Result
 
 DAEMON = "lvmlockd"
 CTL = "lvmlockctl"
-LVMCONFIG = "lvmconfig"  # alua.lvm reads global/use_lvmlockd with it
+LVMCONFIG = "lvmconfig"  # alua.tools.lvm reads global/use_lvmlockd with it
 PIDFILE = "/run/lvmlockd.pid"
 SYSLOG_PRIORITIES = ("err", "warning", "debug")
 _HELD = frozenset({"sh", "ex"})
@@ -148,7 +148,7 @@ def parse_info_dump(text: str) -> LockdInfo:
 
 def active_lv_names(lv_uuids: list[str], sys_block: str | None = None) -> dict[str, str]:
     """LV uuid -> "vg/lv" for the LVs device-mapper has active (dm uuid "LVM-<vg uuid><lv uuid>")."""
-    from alua import dm
+    from alua.tools import dm
 
     wanted = {u.replace("-", ""): u for u in lv_uuids}
     names: dict[str, str] = {}
@@ -212,7 +212,7 @@ class LvmLockdService:
         return LvmLockCtl(self.ctx.runner)
 
     def require_use_lvmlockd(self) -> None:
-        from alua import lvm
+        from alua.tools import lvm
 
         if not lvm.use_lvmlockd(self.ctx.runner):
             raise OcfError(

@@ -8,7 +8,7 @@ ports, notifications and the promotion score comes from here.
 from __future__ import annotations
 
 from alua import __version__
-from alua.alua import (
+from alua.targets.roles import (
     INACTIVE_STATES,
     NONOPTIMIZED,
     OFFLINE,
@@ -27,7 +27,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from alua.alua import AluaBackend
+    from alua.targets.roles import AluaBackend
     from alua.ocf.agent import Context
 
 _NODE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
@@ -62,7 +62,7 @@ def _parse_ids(raw: str) -> dict[str, int]:
 
 
 def _parse_drbd_resources(raw: str) -> tuple[str, ...]:
-    from alua.drbd import parse_resource_names  # only when the parameter is set: monitor stays light
+    from alua.tools.drbd import parse_resource_names  # only when the parameter is set: monitor stays light
 
     return parse_resource_names(raw)
 
@@ -155,7 +155,7 @@ def targets_param(
 
 def build_topology(ctx: Context) -> Topology:
     """The node ports from the parameters, with defaults for ids filled in."""
-    from alua.cluster import local_node_name
+    from alua.host.cluster import local_node_name
 
     cfg = ctx.config
     ports = []
@@ -210,7 +210,7 @@ def validate(ctx: Context) -> None:
 
 
 def _roles(ctx: Context, backend: AluaBackend) -> AluaRoles:
-    from alua.cluster import PromotionScore
+    from alua.host.cluster import PromotionScore
 
     cfg = ctx.config
     options = RoleOptions(
@@ -221,7 +221,7 @@ def _roles(ctx: Context, backend: AluaBackend) -> AluaRoles:
     )
     extra: list[str] = []
     if cfg.drbd_resources and ctx.env.action in ("start", "promote", "monitor"):  # type: ignore[attr-defined]
-        from alua.drbd import primary_uptodate_problems
+        from alua.tools.drbd import primary_uptodate_problems
 
         extra = primary_uptodate_problems(cfg.drbd_resources, ctx.runner)  # type: ignore[attr-defined]
     return AluaRoles(

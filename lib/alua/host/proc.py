@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from alua.ocf.log import Logger
-    from alua.run import Deadline
+    from alua.host.run import Deadline
 
 PROC = "/proc"
 

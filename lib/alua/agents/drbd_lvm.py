@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 
-from alua import dm
+from alua.tools import dm
 from alua.ocf.errors import OcfError
 from alua.ocf.exitstatus import ExitStatus
 
@@ -23,9 +23,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from alua.drbd import DrbdReader
+    from alua.tools.drbd import DrbdReader
     from alua.ocf.agent import Context
-    from alua.run import CommandRunner
+    from alua.host.run import CommandRunner
 
 STARTED = "started"
 LVS = "lvs"
@@ -64,7 +64,7 @@ def validate(ctx: Context) -> None:
     """Tools and LVM configuration this node needs (start and validate-all; never on monitor)."""
     if ctx.env.action == "monitor":
         return
-    from alua import lvm
+    from alua.tools import lvm
 
     runner = ctx.runner
     runner.require(*lvm.TOOLS, "dmsetup", "drbdsetup")
@@ -92,8 +92,8 @@ def _after_resync(ctx: Context, problems_now: Callable[[], list[str]]) -> list[s
     leave the node without its VG until an admin cleans up, seconds before
     the disk is UpToDate. Anything but a resync is refused at once.
     """
-    from alua.drbd import RESYNCING
-    from alua.run import REPORT_RESERVE_S
+    from alua.tools.drbd import RESYNCING
+    from alua.host.run import REPORT_RESERVE_S
 
     problems = problems_now()
     waited = False
@@ -109,7 +109,8 @@ def _after_resync(ctx: Context, problems_now: Callable[[], list[str]]) -> list[s
 
 
 def start(ctx: Context) -> ExitStatus:
-    from alua import drbd, lvm
+    from alua.tools import drbd
+    from alua.tools import lvm
 
     cfg = ctx.config
     runner = ctx.runner
@@ -211,7 +212,7 @@ def _check_given_resources(vg: str, given: tuple[str, ...], found: list[str]) ->
 
 def _expected_lvs(ctx: Context, runner: CommandRunner, vg: str) -> list[str]:
     """The LVs start must see active: the listed ones, else every public LV LVM would activate."""
-    from alua import lvm
+    from alua.tools import lvm
 
     volumes = {lv.name: lv for lv in lvm.logical_volumes(runner, vg)}
     listed = _lvs(ctx)
@@ -276,7 +277,7 @@ def monitor(ctx: Context) -> ExitStatus:
         problems.append(f"active on {', '.join(foreign)}, which is not DRBD")
     minors = [int(d[4:]) for d in under if d not in foreign]
     if minors:
-        from alua.drbd import DrbdReader
+        from alua.tools.drbd import DrbdReader
 
         problems.extend(DrbdReader(ctx.runner).minor_problems(minors, _names(state.get(DRBD_MINORS))))
     if problems:
@@ -300,7 +301,7 @@ def _still_suspended(ctx: Context, active: dict[str, dm.DmDevice]) -> list[str]:
 
 def _read_check(ctx: Context, vg: str, active: dict[str, dm.DmDevice]) -> None:
     """Read one block from each LV, past the page cache, each read bounded in time."""
-    from alua.run import CommandTimeout
+    from alua.host.run import CommandTimeout
 
     for lv, device in sorted(active.items()):
         argv = ["dd", f"if={device.devnode}", "of=/dev/null", "bs=4096", "count=1", "iflag=direct", "status=none"]
@@ -353,7 +354,7 @@ def _stop_targets(ctx: Context) -> list[str] | None:
     raw = ctx.env.raw.get("OCF_RESKEY_logical_volumes", "")
     if listed or not raw.strip():
         return listed
-    from alua.lvm import check_lv_name
+    from alua.tools.lvm import check_lv_name
 
     valid = []
     for token in raw.split():
@@ -372,8 +373,8 @@ def _left(vg: str, listed: list[str]) -> list[str]:
 
 def _deactivate(ctx: Context, vg: str, listed: list[str]) -> str:
     """Ask LVM to deactivate; the reason it gave when it failed ("" when it succeeded)."""
-    from alua import lvm
-    from alua.run import ToolNotFound
+    from alua.tools import lvm
+    from alua.host.run import ToolNotFound
 
     try:
         result = lvm.deactivate(ctx.runner, vg, listed)
@@ -388,7 +389,7 @@ def _remove_devices(ctx: Context, vg: str, lvs: list[str]) -> None:
     For a VG whose DRBD went away under it LVM cannot even read the VG; the
     kernel's device-mapper tables are all that is left to remove.
     """
-    from alua.run import ToolNotFound
+    from alua.host.run import ToolNotFound
 
     devices = dm.vg_devices(vg)
     by_kernel = {d.kernel_name: d for d in devices}
@@ -411,8 +412,8 @@ def _remove_devices(ctx: Context, vg: str, lvs: list[str]) -> None:
 
 def _lock_stop(ctx: Context, vg: str) -> None:
     """Leave the VG's lvmlockd lockspace; a failure is logged, never fails stop."""
-    from alua import lvm
-    from alua.run import CommandTimeout, ToolNotFound
+    from alua.tools import lvm
+    from alua.host.run import CommandTimeout, ToolNotFound
 
     try:
         result = lvm.lock_stop(ctx.runner, vg)
