@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 from alua.host import proc
-from alua.ocf.agent import Context
+from alua.host.context import Context
 from alua.ocf.environment import OcfEnvironment
 from alua.ocf.log import Logger
-from alua.host.run import CommandRunner, Deadline
+from alua.host.run import CommandRunner
+from alua.ocf.deadline import Deadline
 from conftest import AGENTS_DIR, AgentResult, ocf_environment, run_agent
 
 HERE = Path(__file__).resolve().parent

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 from alua.agents import dlm
+from alua.tools import dlm_kernel, dlm_tool
 from lockgroup.harness import FIXTURES, fixture
 
 
-def status(name: str) -> dlm.DlmStatus:
-    return dlm.parse_status(fixture("dlm", name))
+def status(name: str) -> dlm_tool.DlmStatus:
+    return dlm_tool.parse_status(fixture("dlm", name))
 
 
 @pytest.mark.parametrize("name", ["status-v-ready.txt", "status-v-ready-no-smw.txt", "status-v-ready-lab.txt"])
@@ -80,17 +81,17 @@ def test_no_daemon_is_reported_on_stdout_with_exit_0() -> None:
 
 
 def test_unknown_output_is_not_taken_for_an_answer() -> None:
-    s = dlm.parse_status("Usage:\n\ndlm_tool [command] [options] [name]\n")
+    s = dlm_tool.parse_status("Usage:\n\ndlm_tool [command] [options] [name]\n")
     assert not s.answering and "understands" in s.detail
 
 
 def test_startup_nodes_are_recorded() -> None:
-    s = dlm.parse_status(fixture("dlm", "status-v-joining.txt") + "startup node 2\n")
+    s = dlm_tool.parse_status(fixture("dlm", "status-v-joining.txt") + "startup node 2\n")
     assert s.startup_nodes == [2]
 
 
 def test_ls_of_two_lockspaces_from_dlm_4_1() -> None:
-    spaces = dlm.parse_lockspaces(fixture("dlm", "ls-two-lockspaces.txt"))
+    spaces = dlm_tool.parse_lockspaces(fixture("dlm", "ls-two-lockspaces.txt"))
     assert [ls.name for ls in spaces] == ["lvm_clvg0", "lvm_global"]
     assert spaces[0].members == (1, 2) and spaces[0].fields["id"] == "0x45d1d4f1"
     assert all(ls.waiting_for is None for ls in spaces)
@@ -107,19 +108,19 @@ def test_generated_ready_status_has_the_real_daemons_layout() -> None:
 
 
 def test_ls_of_a_real_dlm_4_2_in_the_lab() -> None:
-    spaces = dlm.parse_lockspaces(fixture("dlm", "ls-lab.txt"))
+    spaces = dlm_tool.parse_lockspaces(fixture("dlm", "ls-lab.txt"))
     assert [ls.name for ls in spaces] == ["lvm_vg1", "lvm_global"]
     assert all(ls.members == (1, 2) and ls.waiting_for is None for ls in spaces)
 
 
 def test_ls_shows_lockspaces_waiting_for_fencing() -> None:
-    spaces = dlm.parse_lockspaces(fixture("dlm", "ls-wait-fencing.txt"))
+    spaces = dlm_tool.parse_lockspaces(fixture("dlm", "ls-wait-fencing.txt"))
     assert [(ls.name, ls.waiting_for) for ls in spaces] == [("lvm_vg1", "fencing"), ("lvm_global", "fencing")]
     assert spaces[0].fields["flags"] == "0x00000004 kern_stop" and spaces[0].members == (1, 2)
 
 
 def test_ls_without_daemon_prints_nothing() -> None:
-    assert dlm.parse_lockspaces(fixture("dlm", "ls-no-daemon.txt")) == []
+    assert dlm_tool.parse_lockspaces(fixture("dlm", "ls-no-daemon.txt")) == []
 
 
 @pytest.mark.parametrize(
@@ -160,18 +161,18 @@ def test_args_disabling_fencing_are_recognised(args: tuple[str, ...], disabled: 
 
 
 def test_lockspace_names() -> None:
-    assert dlm.parse_lockspace_names("lvm_global lvm_vg1") == ("lvm_global", "lvm_vg1")
-    assert dlm.parse_lockspace_names("none") == ()
+    assert dlm_tool.parse_lockspace_names("lvm_global lvm_vg1") == ("lvm_global", "lvm_vg1")
+    assert dlm_tool.parse_lockspace_names("none") == ()
     for bad in ("lvm;x", "-x", "a" * 65, "lvm/global"):
         with pytest.raises(ValueError):
-            dlm.parse_lockspace_names(bad)
+            dlm_tool.parse_lockspace_names(bad)
 
 
 def test_dlm_conf_settings(tmp_path) -> None:
     conf = tmp_path / "dlm.conf"
     conf.write_text("# lab without fencing\nenable_fencing=0\n log_debug = 1  # comment\nfence_all dlm_stonith\n")
-    assert dlm.read_conf(str(conf)) == {"enable_fencing": "0", "log_debug": "1"}
-    assert dlm.read_conf(str(tmp_path / "missing")) == {}
+    assert dlm_kernel.read_conf(str(conf)) == {"enable_fencing": "0", "log_debug": "1"}
+    assert dlm_kernel.read_conf(str(tmp_path / "missing")) == {}
 
 
 def test_daemon_log_lines_written_since_start() -> None:
@@ -186,7 +187,7 @@ def test_kernel_state_from_sysfs_and_mounts(tmp_path) -> None:
     mounts.write_text("sysfs /sys sysfs rw 0 0\nconfigfs /sys/kernel/config configfs rw 0 0\n")
     (tmp_path / "dlm" / "lvm_global").mkdir(parents=True)
     (tmp_path / "modules").mkdir()
-    kernel = dlm.DlmKernel(
+    kernel = dlm_kernel.DlmKernel(
         configfs=str(tmp_path / "config"),
         lockspace_dir=str(tmp_path / "dlm"),
         modules=str(tmp_path / "modules"),
@@ -194,6 +195,6 @@ def test_kernel_state_from_sysfs_and_mounts(tmp_path) -> None:
     )
     assert not kernel.configfs_mounted() and not kernel.dlm_loaded()
     assert kernel.lockspaces() == ["lvm_global"]
-    assert dlm.DlmKernel(mounts=str(mounts)).configfs_mounted()
+    assert dlm_kernel.DlmKernel(mounts=str(mounts)).configfs_mounted()
     (tmp_path / "modules" / "dlm").mkdir()
     assert kernel.dlm_loaded()

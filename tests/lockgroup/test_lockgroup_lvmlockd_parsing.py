@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alua.agents import lvmlockd
+from alua.tools import lvmlockctl
 from lockgroup.harness import fixture
 
 LV1 = "DUaQqG-6JTZ-rsdC-MHur-RikC-h2ZS-R3FJzg"  # vg1/lv1 in lvs-uuids.txt
@@ -10,8 +10,8 @@ LV2 = "32l4g5-8Dpf-gSiJ-0MwK-o8JU-qQvm-087Wcz"  # vg1/lv2
 VG1 = "QU2pXo-tyMI-vlWx-903x-w3x3-k6oF-H4DcOD"
 
 
-def info(name: str) -> lvmlockd.LockdInfo:
-    return lvmlockd.parse_info_dump(fixture("lvm", name))
+def info(name: str) -> lvmlockctl.LockdInfo:
+    return lvmlockctl.parse_info_dump(fixture("lvm", name))
 
 
 def test_idle_daemon_has_a_client_and_no_lockspace() -> None:
@@ -54,7 +54,7 @@ def test_stopped_lockspaces_are_gone() -> None:
 
 
 def test_plain_info_text_is_not_mistaken_for_records() -> None:
-    assert lvmlockd.parse_info_dump(fixture("lvm", "lvmlockctl-info-lv-active.txt")).lockspaces == []
+    assert lvmlockctl.parse_info_dump(fixture("lvm", "lvmlockctl-info-lv-active.txt")).lockspaces == []
 
 
 def test_active_lvs_are_named_from_device_mapper_sysfs(tmp_path) -> None:
@@ -69,5 +69,5 @@ def test_active_lvs_are_named_from_device_mapper_sysfs(tmp_path) -> None:
     dm("dm-1", "my--vg-lv2-real", f"LVM-{nodash}{LV2.replace('-', '')}-real")  # a layer, not the LV
     dm("dm-2", "other", "CRYPT-LUKS2-0123")
     (tmp_path / "sda").mkdir()
-    names = lvmlockd.active_lv_names([LV1, LV2], str(tmp_path))
+    names = lvmlockctl.active_lv_names([LV1, LV2], str(tmp_path))
     assert names == {LV1: "my-vg/lv1"}

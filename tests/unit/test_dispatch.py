@@ -8,7 +8,8 @@ import time
 import pytest
 
 from alua.ocf import params
-from alua.ocf.agent import Action, Agent, main
+from alua.ocf.declaration import Action, Agent
+from alua.ocf.dispatch import main
 from alua.ocf.errors import OcfError
 from alua.ocf.exitstatus import ExitStatus
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alua.targets.lio import check_portal, parse_devices, parse_portals
+from alua.targets.lio.names import check_portal, parse_devices, parse_portals
 
 
 @pytest.mark.parametrize("portal", ["192.168.122.99:3260", "0.0.0.0:3260", "10.0.0.1:1", "[fd00::99]:3260",

@@ -7,7 +7,7 @@ import syslog
 import pytest
 
 from alua.host.cluster import PromotionScore
-from alua.ocf.agent import Context
+from alua.host.context import Context
 from alua.ocf.environment import OcfEnvironment
 from alua.ocf.log import Logger
 from alua.ocf.params import Params

@@ -7,7 +7,8 @@ import time
 import pytest
 
 from alua.ocf.exitstatus import ExitStatus
-from alua.host.run import CommandFailed, CommandRunner, CommandTimeout, Deadline, ToolNotFound
+from alua.host.run import CommandFailed, CommandRunner, CommandTimeout, ToolNotFound
+from alua.ocf.deadline import Deadline
 
 
 def test_runs_argv_without_shell(fp) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from alua.ocf.errors import ConfigError
 from alua.targets.scst.backend import parse_device_groups
-from alua.targets.scst.target import DeviceSpec, check_layer_params, lun_map, parse_devices, parse_luns, parse_portals
+from alua.targets.scst.layer_params import DeviceSpec, check_layer_params, lun_map, parse_devices, parse_luns, parse_portals
 
 
 def test_devices_in_order() -> None:

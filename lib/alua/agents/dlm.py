@@ -1,12 +1,7 @@
-"""The DLM as the lock group sees it: dlm_controld, dlm_tool and the kernel pieces.
+"""ocf:alua:dlm: dlm_controld for shared LVM, its parameters and its actions.
 
-State comes from the tool's structured output: ``dlm_tool status -v`` prints
-the daemon's own ``key=value`` records (one section per node), ``dlm_tool ls``
-the lockspaces.  Both are parsed here, in one function each; nothing else
-reads tool output.  The kernel side (configfs, the dlm module, lockspaces
-left in /sys/kernel/dlm) is read from sysfs and procfs.
-
-``DlmService`` holds the actions of ocf:alua:dlm.
+The tool's output is parsed in alua.tools.dlm_tool, the kernel side read in
+alua.tools.dlm_kernel; ``DlmService`` holds the actions on one node.
 """
 
 from __future__ import annotations
@@ -14,248 +9,34 @@ from __future__ import annotations
 import os
 import time
 
+from alua import __version__
 from alua.host import proc
 from alua.host.cluster import cluster_property
-from alua.ocf.errors import ConfigError, NotInstalledError, OcfError
-from alua.ocf.exitstatus import ExitStatus
+from alua.host.context import Context
+from alua.host.proc import check_pidfile_path
 from alua.host.run import REPORT_RESERVE_S, CommandTimeout
+from alua.ocf import params
+from alua.ocf.declaration import Action, Agent
+from alua.ocf.environment import is_true
+from alua.ocf.errors import ConfigError, OcfError
+from alua.ocf.exitstatus import ExitStatus
+from alua.tools.dlm_kernel import CONFFILE, DlmKernel, read_conf
+from alua.tools.dlm_tool import TOOL, DlmStatus, DlmTool, parse_lockspace_names
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
-    from typing import Any
 
-    from alua.ocf.agent import Context
-    from alua.ocf.log import Logger
-    from alua.ocf.params import Params
-    from alua.host.run import CommandRunner, Result
+    from alua.host.run import CommandRunner
 
 DAEMON = "dlm_controld"
-TOOL = "dlm_tool"
 PIDFILE = "/run/dlm_controld/dlm_controld.pid"  # compiled into dlm_controld (/var/run/dlm_controld)
 LOGFILE = "/var/log/dlm_controld/dlm_controld.log"  # dlm_controld always logs errors here
-CONFFILE = "/etc/dlm/dlm.conf"
-CONFIGFS = "/sys/kernel/config"
-KERNEL_LOCKSPACES = "/sys/kernel/dlm"
-MODULES = "/sys/module"
-MOUNTS = "/proc/self/mounts"
-LOCKSPACE_NAME_MAX = 64  # DLM_LOCKSPACE_LEN
 
 # Options that keep dlm_controld in the foreground: start would wait on it for ever.
 _FOREGROUND_OPTIONS = frozenset({"-D", "--daemon_debug", "--foreground"})
 _EXIT_OPTIONS = frozenset({"-h", "--help", "-V", "--version"})
 _FENCING_OPTIONS = frozenset({"-f", "--enable_fencing"})
-_TRUE = frozenset({"true", "yes", "on", "1", "y"})
-
-
-def _int(value: str | None, default: int = 0) -> int:
-    if value is None:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        return default
-
-
-def _tail(result: Result) -> str:
-    lines = (result.stderr.strip() or result.stdout.strip()).splitlines()
-    return lines[-1] if lines else f"exit status {result.returncode}"
-
-
-# --- dlm_tool status -v ------------------------------------------------------------------
-
-
-class DlmNode:
-    """One node as dlm_controld's daemon membership sees it (a ``nodeid N`` section)."""
-
-    __slots__ = ("nodeid", "values")
-
-    def __init__(self, nodeid: int, values: dict[str, str]) -> None:
-        self.nodeid = nodeid
-        self.values = values
-
-    def flag(self, key: str) -> bool:
-        return _int(self.values.get(key)) != 0
-
-    @property
-    def member(self) -> bool:
-        return self.flag("member")
-
-    @property
-    def needs_fencing(self) -> bool:
-        return self.flag("need_fencing")
-
-
-class DlmStatus:
-    """What ``dlm_tool status -v`` reported; ``answering`` is False when the daemon did not."""
-
-    __slots__ = ("answering", "detail", "our_nodeid", "daemon", "nodes", "startup_nodes")
-
-    def __init__(self) -> None:
-        self.answering = False
-        self.detail = ""
-        self.our_nodeid = 0
-        self.daemon: dict[str, str] = {}
-        self.nodes: dict[int, DlmNode] = {}
-        self.startup_nodes: list[int] = []
-
-    def value(self, key: str) -> int:
-        return _int(self.daemon.get(key))
-
-    def not_ready(self) -> str | None:
-        """Why the daemon is not (yet) a working member of the cluster, or None when it is."""
-        if not self.answering:
-            return self.detail or "dlm_controld does not answer"
-        if self.our_nodeid <= 0:
-            return "dlm_controld has no node id yet (not joined to corosync)"
-        if self.value("quorate") != 1:
-            return "the cluster has no quorum"
-        daemon_ring, cluster_ring = self.value("daemon_ringid"), self.value("cluster_ringid")
-        if daemon_ring == 0 or daemon_ring != cluster_ring:
-            return f"joining: daemon ring seq {daemon_ring}, cluster ring seq {cluster_ring}"
-        me = self.nodes.get(self.our_nodeid)
-        if self.nodes and (me is None or not me.member):
-            return f"node {self.our_nodeid} is not yet a member of the daemon group"
-        return None
-
-    def fencing_waits(self) -> list[tuple[DlmNode, float | None]]:
-        """Nodes DLM waits to see fenced, each with how long it has waited (None: unknown)."""
-        now_mono = self.value("monotime")
-        waits = []
-        for nodeid in sorted(self.nodes):
-            node = self.nodes[nodeid]
-            if not node.needs_fencing:
-                continue
-            failed_mono = _int(node.values.get("fail_monotime"))
-            failed_wall = _int(node.values.get("fail_walltime"))
-            age: float | None = None
-            if now_mono and failed_mono and now_mono >= failed_mono:
-                age = float(now_mono - failed_mono)
-            elif failed_wall:
-                age = max(time.time() - failed_wall, 0.0)
-            waits.append((node, age))
-        return waits
-
-    def assess(self, fencing_grace: int) -> tuple[list[str], list[str]]:
-        """(failures, warnings) a monitor reports; a fencing wait fails only past the grace."""
-        failures: list[str] = []
-        warnings: list[str] = []
-        if self.value("stateful_merge_wait"):
-            killed = [str(n.nodeid) for n in self.nodes.values() if n.flag("killed")]
-            detail = f" (killed: node {', '.join(killed)})" if killed else ""
-            failures.append(
-                "dlm_controld waits for a stateful merge to clear: a partition rejoined with old DLM "
-                f"state and its nodes must be restarted before fencing and recovery go on{detail}"
-            )
-        for node, age in self.fencing_waits():
-            text = describe_fence_wait(node, age)
-            if age is None or age >= fencing_grace:
-                failures.append(f"{text}, longer than fencing_grace={fencing_grace}s: fencing is stuck")
-            else:
-                warnings.append(text)
-        if self.value("zombie_count"):
-            warnings.append(f"{self.value('zombie_count')} fence agent process(es) left behind")
-        why = self.not_ready()
-        if why is not None:
-            warnings.append(why)
-        return failures, warnings
-
-
-def describe_fence_wait(node: DlmNode, age: float | None) -> str:
-    reason = node.values.get("left_reason", "unknown")
-    parts = [f"DLM waits for fencing of node {node.nodeid} ({reason}"]
-    if age is not None:
-        parts.append(f", {age:.0f}s ago")
-    if node.flag("delay_fencing"):
-        parts.append(", fencing delayed")
-    elif _int(node.values.get("fence_pid")):
-        parts.append(f", fence agent pid {node.values['fence_pid']}")
-    parts.append(")")
-    return "".join(parts)
-
-
-def parse_status(text: str) -> DlmStatus:
-    """Parse ``dlm_tool status -v``.
-
-    The daemon's section starts with ``our_nodeid N``, each node's with
-    ``nodeid N``; their ``key=value`` lines are indented.  ``dlm_tool`` exits
-    0 even when it cannot reach the daemon and says so in one line instead.
-    """
-    status = DlmStatus()
-    section: dict[str, str] | None = None
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        if raw[0] in " \t":
-            key, sep, value = line.partition("=")
-            if sep and section is not None:
-                section[key] = value
-            continue
-        words = line.split()
-        if words[0] == "our_nodeid" and len(words) == 2:
-            status.our_nodeid = _int(words[1])
-            status.answering = True
-            section = status.daemon
-        elif words[0] == "nodeid" and len(words) == 2 and words[1].isdigit():
-            node = DlmNode(int(words[1]), {})
-            status.nodes[node.nodeid] = node
-            section = node.values
-        elif words[:2] == ["startup", "node"] and len(words) == 3 and words[2].isdigit():
-            status.startup_nodes.append(int(words[2]))
-            section = None
-        elif line.startswith("cannot "):  # "cannot connect to dlm_controld", "cannot send to ..."
-            status.answering = False
-            status.detail = line
-            return status
-        else:
-            section = None
-    if not status.answering and not status.detail:
-        status.detail = "dlm_tool status printed nothing the agent understands"
-    return status
-
-
-# --- dlm_tool ls -------------------------------------------------------------------------
-
-
-class Lockspace:
-    """One lockspace from ``dlm_tool ls``."""
-
-    __slots__ = ("name", "fields")
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.fields: dict[str, str] = {}
-
-    @property
-    def members(self) -> tuple[int, ...]:
-        return tuple(int(w) for w in self.fields.get("members", "").split() if w.isdigit())
-
-    @property
-    def waiting_for(self) -> str | None:
-        """What a pending membership change waits for ("fencing", "quorum", ...), or None."""
-        status = self.fields.get("new status", "")
-        if status.startswith("wait "):
-            return status[5:]
-        return None
-
-
-def parse_lockspaces(text: str) -> list[Lockspace]:
-    """Parse ``dlm_tool ls``: blocks of ``key<two or more spaces>value`` lines, one per lockspace."""
-    spaces: list[Lockspace] = []
-    current: Lockspace | None = None
-    for raw in text.splitlines():
-        line = raw.rstrip()
-        gap = line.find("  ")
-        if gap <= 0:
-            continue  # "dlm lockspaces", blank separators, anything unknown
-        key, value = line[:gap], line[gap:].strip()
-        if key == "name":
-            current = Lockspace(value)
-            spaces.append(current)
-        elif current is not None:
-            current.fields[key] = value
-    return spaces
 
 
 # --- configuration ----------------------------------------------------------------------
@@ -287,37 +68,48 @@ def args_disable_fencing(args: Sequence[str]) -> bool:
     return False
 
 
-def read_conf(path: str = CONFFILE) -> dict[str, str]:
-    """dlm.conf's ``key=value`` settings (comments and sections ignored)."""
-    settings: dict[str, str] = {}
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for raw in f:
-                line = raw.split("#", 1)[0].strip()
-                key, sep, value = line.partition("=")
-                if sep and key.strip() and " " not in key.strip():
-                    settings[key.strip()] = value.strip()
-    except OSError:
-        pass
-    return settings
-
-
-def check_lockspace_name(name: str) -> None:
-    if not name or len(name) > LOCKSPACE_NAME_MAX:
-        raise ValueError(f"has lockspace name {name!r}, not 1 to {LOCKSPACE_NAME_MAX} characters")
-    bad = sorted({c for c in name if not (c.isascii() and (c.isalnum() or c in "_.-"))})
-    if bad or name.startswith("-"):
-        raise ValueError(f"has lockspace name {name!r} with characters a lockspace name cannot have")
-
-
-def parse_lockspace_names(raw: str) -> tuple[str, ...]:
-    """Whitespace-separated lockspace names; the single word "none" means no lockspace."""
-    names = tuple(raw.split())
-    if names == ("none",):
-        return ()
-    for name in names:
-        check_lockspace_name(name)
-    return names
+class DlmParams(params.Params):
+    args = params.structured(
+        "Extra dlm_controld options",
+        "Whitespace-separated options passed to dlm_controld (no shell, no quoting), e.g. "
+        '"-s 0" (no startup fencing: Pacemaker already fences nodes it has not seen). Options '
+        "that keep the daemon in the foreground or make it exit (-D, --foreground, -h, -V) are "
+        "refused; disabling fencing (-f 0) needs allow_stonith_disabled.",
+        parse=parse_daemon_args,
+        default=("-s", "0"),
+        default_text="-s 0",
+    )
+    allow_stonith_disabled = params.boolean(
+        "Start even without fencing",
+        "DLM without fencing can corrupt shared data: start refuses when the cluster property "
+        "stonith-enabled is false, when /etc/dlm/dlm.conf sets enable_fencing=0 or when 'args' "
+        "disables fencing, unless this is true (labs only).",
+        default=False,
+    )
+    fencing_grace = params.integer(
+        "Seconds a fencing wait may last",
+        "After a node fails, DLM blocks its lockspaces until the node is fenced; that is expected "
+        "while Pacemaker fences it. Monitor reports DLM as failed when a fencing wait has lasted "
+        "this long (fencing is stuck); 0 fails on any fencing wait.",
+        default=60,
+        minimum=0,
+        maximum=86400,
+    )
+    cleanup_lockspaces = params.structured(
+        "Leftover lockspaces stop may leave",
+        "Whitespace-separated lockspace names that stop may leave (dlm_tool leave) when no process "
+        'holds them open any more, e.g. the global lockspace of a crashed lvmlockd; "none" for '
+        "none. Any other lockspace makes stop refuse, naming it.",
+        parse=parse_lockspace_names,
+        default=("lvm_global",),
+        default_text="lvm_global",
+    )
+    pidfile = params.string(
+        "dlm_controld's pid file",
+        "Where dlm_controld writes its pid (compiled in: /run/dlm_controld/dlm_controld.pid).",
+        default=PIDFILE,
+        check=check_pidfile_path,
+    )
 
 
 def log_lines_since(path: str, offset: int) -> list[str]:
@@ -337,96 +129,6 @@ def file_size(path: str) -> int:
         return 0
 
 
-# --- kernel ------------------------------------------------------------------------------
-
-
-class DlmKernel:
-    """configfs, the dlm module and the lockspaces the kernel holds (sysfs/procfs, no tools)."""
-
-    def __init__(
-        self,
-        *,
-        configfs: str = CONFIGFS,
-        lockspace_dir: str = KERNEL_LOCKSPACES,
-        modules: str = MODULES,
-        mounts: str = MOUNTS,
-    ) -> None:
-        self.configfs = configfs
-        self.lockspace_dir = lockspace_dir
-        self.modules = modules
-        self.mounts = mounts
-
-    def configfs_mounted(self) -> bool:
-        try:
-            with open(self.mounts, encoding="utf-8", errors="replace") as f:
-                for line in f:
-                    fields = line.split()
-                    if len(fields) >= 3 and fields[2] == "configfs" and fields[1] == self.configfs:
-                        return True
-        except OSError:
-            pass
-        return False
-
-    def dlm_loaded(self) -> bool:
-        return os.path.isdir(os.path.join(self.configfs, "dlm")) or os.path.isdir(os.path.join(self.modules, "dlm"))
-
-    def lockspaces(self) -> list[str]:
-        """Lockspaces the kernel still holds (/sys/kernel/dlm/<name>), with or without a daemon."""
-        try:
-            names = os.listdir(self.lockspace_dir)
-        except OSError:
-            return []
-        return sorted(n for n in names if os.path.isdir(os.path.join(self.lockspace_dir, n)))
-
-    def prepare(self, runner: CommandRunner, log: Logger, timeout: float | None = None) -> None:
-        """Mount configfs and load the dlm module when they are missing."""
-        if not self.configfs_mounted():
-            if not os.path.isdir(self.configfs):
-                result = runner.run(["modprobe", "configfs"], timeout=timeout)
-                if not result.ok:
-                    raise NotInstalledError(f"configfs is not available: modprobe configfs: {_tail(result)}")
-            result = runner.run(["mount", "-t", "configfs", "configfs", self.configfs], timeout=timeout)
-            if not result.ok:
-                raise NotInstalledError(f"cannot mount configfs on {self.configfs}: {_tail(result)}")
-            log.info(f"mounted configfs on {self.configfs}")
-        if not self.dlm_loaded():
-            result = runner.run(["modprobe", "dlm"], timeout=timeout)
-            if not result.ok:
-                raise NotInstalledError(f"the dlm kernel module cannot be loaded: {_tail(result)}")
-            log.info("loaded the dlm kernel module")
-
-
-# --- dlm_tool ----------------------------------------------------------------------------
-
-
-class DlmTool:
-    """dlm_tool through the runner: argv lists, each call bounded within the action's time."""
-
-    def __init__(self, runner: CommandRunner) -> None:
-        self._runner = runner
-
-    def _run(self, argv: list[str], timeout: float | None) -> Result:
-        return self._runner.run(argv, timeout=timeout)
-
-    def status(self, timeout: float | None = None) -> DlmStatus:
-        result = self._run([TOOL, "status", "-v"], timeout)
-        if not result.ok:
-            status = DlmStatus()
-            status.detail = f"dlm_tool status -v exited {result.returncode}: {_tail(result)}"
-            return status
-        return parse_status(result.stdout)
-
-    def lockspaces(self, timeout: float | None = None) -> list[Lockspace] | None:
-        """The daemon's lockspaces, or None when dlm_tool ls fails (it exits 1 without a daemon)."""
-        result = self._run([TOOL, "ls"], timeout)
-        if not result.ok:
-            return None
-        return parse_lockspaces(result.stdout)
-
-    def leave(self, name: str) -> Result:
-        return self._run([TOOL, "leave", name], None)
-
-
 # --- the resource ------------------------------------------------------------------------
 
 
@@ -434,20 +136,6 @@ def _device_of(lockspace: str) -> Callable[[str], bool]:
     """Matches the path of a lockspace's misc device (/dev/misc/dlm_<name>) as /proc/*/fd shows it."""
     device = f"dlm_{lockspace}"
     return lambda path: os.path.basename(path) == device
-
-
-class DlmConfig:
-    """The parameters of ocf:alua:dlm (declared in the agent) as this module reads them."""
-
-    __slots__ = ("args", "allow_stonith_disabled", "fencing_grace", "cleanup_lockspaces", "pidfile")
-
-    def __init__(self, params: Params) -> None:
-        values: Any = params
-        self.args: tuple[str, ...] = values.args
-        self.allow_stonith_disabled: bool = values.allow_stonith_disabled
-        self.fencing_grace: int = values.fencing_grace
-        self.cleanup_lockspaces: tuple[str, ...] = values.cleanup_lockspaces
-        self.pidfile: str = values.pidfile
 
 
 class DlmService:
@@ -461,7 +149,7 @@ class DlmService:
         self, ctx: Context, *, kernel: DlmKernel | None = None, logfile: str = LOGFILE, conffile: str = CONFFILE
     ) -> None:
         self.ctx = ctx
-        self.cfg = DlmConfig(ctx.config)
+        self.cfg = ctx.config_as(DlmParams)
         self.log = ctx.log
         self.daemon = proc.Daemon(DAEMON, self.cfg.pidfile)
         self.kernel = kernel or DlmKernel()
@@ -496,7 +184,7 @@ class DlmService:
             argv = [DAEMON, *self.cfg.args]
             result = self.runner.run(argv, timeout=None)
             if not result.ok:
-                raise OcfError(f"{' '.join(argv)} exited {result.returncode}: {_tail(result)}")
+                raise OcfError(f"{' '.join(argv)} exited {result.returncode}: {result.tail()}")
             self.log.info(f"started {' '.join(argv)}")
         else:
             self.log.info(f"{DAEMON} already runs (pid {pid})")
@@ -537,7 +225,7 @@ class DlmService:
         enabled = cluster_property(self.runner, "stonith-enabled", "true", 10.0)
         if enabled is None:
             self.log.warning("cannot read the cluster property stonith-enabled: fencing not verified")
-        elif enabled.lower() not in _TRUE:
+        elif not is_true(enabled):
             reasons.append(f"the cluster property stonith-enabled is {enabled}")
         if read_conf(self.conffile).get("enable_fencing") == "0":
             reasons.append(f"{self.conffile} sets enable_fencing=0")
@@ -638,7 +326,7 @@ class DlmService:
                 continue
             result = self.tool.leave(name)
             if not result.ok:
-                busy.append(f"{name} (dlm_tool leave failed: {_tail(result)})")
+                busy.append(f"{name} (dlm_tool leave failed: {result.tail()})")
                 continue
             self.log.info(f"left lockspace {name}, which no process used any more")
         return busy
@@ -655,6 +343,47 @@ def validate_config(ctx: Context) -> None:
     """Cross-parameter rules: args may only disable fencing with allow_stonith_disabled; not a
     globally-unique clone."""
     proc.refuse_globally_unique(ctx.env.raw, DAEMON)
-    cfg = DlmConfig(ctx.config)
+    cfg = ctx.config_as(DlmParams)
     if args_disable_fencing(cfg.args) and not cfg.allow_stonith_disabled:
         raise ConfigError("args", "disables fencing (--enable_fencing 0) without allow_stonith_disabled=true")
+
+
+def start(ctx: Context) -> ExitStatus:
+    return DlmService(ctx).start()
+
+
+def stop(ctx: Context) -> ExitStatus:
+    return DlmService(ctx).stop()
+
+
+def monitor(ctx: Context) -> ExitStatus:
+    return DlmService(ctx).monitor()
+
+
+def validate_all(ctx: Context) -> ExitStatus:
+    return DlmService(ctx).validate()
+
+
+AGENT = Agent(
+    name="dlm",
+    version=__version__,
+    shortdesc="DLM lock manager (dlm_controld)",
+    longdesc=(
+        "Runs dlm_controld, the DLM's cluster daemon, for lvmlockd and shared LVM on every node "
+        "(a cloned group with ocf:alua:lvmlockd, ordered before the shared VG). Start mounts "
+        "configfs and loads the dlm module when needed, refuses to run without fencing, and "
+        "waits until dlm_tool reports the node joined and quorate. Monitor reads dlm_tool "
+        "status -v and fails on stuck fencing and stateful merges. Stop refuses while "
+        "lockspaces are in use and names them."
+    ),
+    params=DlmParams,
+    validate=validate_config,
+    context=Context,
+    actions=[
+        Action("start", start, timeout=90),
+        Action("stop", stop, timeout=100),
+        Action("monitor", monitor, timeout=20, interval=30, depth=0),
+        Action("validate-all", validate_all, timeout=30),
+        Action("meta-data", None, timeout=5),
+    ],
+)

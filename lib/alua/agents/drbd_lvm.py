@@ -15,17 +15,22 @@ from __future__ import annotations
 
 import time
 
-from alua.tools import dm
+from alua import __version__
+from alua.host.context import Context
+from alua.ocf import params
+from alua.ocf.declaration import Action, Agent
 from alua.ocf.errors import OcfError
 from alua.ocf.exitstatus import ExitStatus
+from alua.tools import dm
+from alua.tools.drbd import parse_resource_names
+from alua.tools.lvm import check_vg_name, parse_lv_names
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from alua.tools.drbd import DrbdReader
-    from alua.ocf.agent import Context
     from alua.host.run import CommandRunner
+    from alua.tools.drbd.reader import DrbdReader
 
 STARTED = "started"
 LVS = "lvs"
@@ -36,15 +41,58 @@ SUSPEND_GRACE = 3.0  # an LV suspended longer than this (LVM suspends briefly on
 POLL = 0.1
 
 
+class DrbdLvmParams(params.Params):
+    volume_group = params.string(
+        "Volume group",
+        "The LVM volume group to activate. Its physical volumes must all be DRBD devices.",
+        required=True,
+        check=check_vg_name,
+    )
+    logical_volumes = params.structured(
+        "Logical volumes to activate",
+        "Whitespace-separated logical volumes of the volume group (names without the group) to "
+        "activate and watch. Default: every logical volume LVM activates with the group.",
+        parse=parse_lv_names,
+        default=(),
+    )
+    activation_mode = params.choice(
+        "Shared or exclusive activation",
+        "shared activates on every node at once (lvmlockd shared locks, -asy; plain -ay with "
+        "lock_type=none), for the dual-primary setup; exclusive activates on one node only (-aey).",
+        choices=("shared", "exclusive"),
+        default="shared",
+    )
+    lock_type = params.choice(
+        "LVM locking",
+        "lvmlockd for a shared volume group (lock type dlm or sanlock): start joins its lockspace, "
+        "stop leaves it once no logical volume of the group is active. none for a local volume "
+        "group on single-primary DRBD.",
+        choices=("lvmlockd", "none"),
+        default="lvmlockd",
+    )
+    drbd_resources = params.structured(
+        "DRBD resources under the volume group",
+        "Whitespace-separated DRBD resources the volume group sits on. Default: found from the "
+        "group's physical volumes (/dev/drbdN). When set, start checks them before LVM touches "
+        "the group and refuses if they are not exactly the resources under it.",
+        parse=parse_resource_names,
+        default=(),
+    )
+
+
+def _cfg(ctx: Context) -> DrbdLvmParams:
+    return ctx.config_as(DrbdLvmParams)
+
+
 def _vg(ctx: Context) -> str:
-    return ctx.config.volume_group  # type: ignore[attr-defined, no-any-return]
+    return _cfg(ctx).volume_group
 
 
 def _lvs(ctx: Context) -> tuple[str, ...]:
-    return ctx.config.logical_volumes  # type: ignore[attr-defined, no-any-return]
+    return _cfg(ctx).logical_volumes
 
 
-def _full(vg: str, lvs: list[str] | tuple[str, ...]) -> str:
+def lv_list(vg: str, lvs: list[str] | tuple[str, ...]) -> str:
     return ", ".join(f"{vg}/{lv}" for lv in lvs)
 
 
@@ -68,7 +116,7 @@ def validate(ctx: Context) -> None:
 
     runner = ctx.runner
     runner.require(*lvm.TOOLS, "dmsetup", "drbdsetup")
-    if ctx.config.lock_type == "lvmlockd" and not lvm.use_lvmlockd(runner):  # type: ignore[attr-defined]
+    if _cfg(ctx).lock_type == "lvmlockd" and not lvm.use_lvmlockd(runner):
         raise OcfError(
             "parameter 'lock_type': lvmlockd needs use_lvmlockd=1 in this node's LVM configuration "
             "(global section of lvm.conf or lvmlocal.conf), but lvmconfig reports 0; set it, or use "
@@ -109,28 +157,29 @@ def _after_resync(ctx: Context, problems_now: Callable[[], list[str]]) -> list[s
 
 
 def start(ctx: Context) -> ExitStatus:
-    from alua.tools import drbd
     from alua.tools import lvm
+    from alua.tools.drbd.byres import minor_of_device
+    from alua.tools.drbd.reader import DrbdReader
 
-    cfg = ctx.config
+    cfg = _cfg(ctx)
     runner = ctx.runner
     name = _vg(ctx)
-    reader = drbd.DrbdReader(runner)
-    given = cfg.drbd_resources  # type: ignore[attr-defined]
+    reader = DrbdReader(runner)
+    given = cfg.drbd_resources
     if given:
-        problems = _after_resync(ctx, lambda: drbd.DrbdReader(runner).problems(given))
+        problems = _after_resync(ctx, lambda: DrbdReader(runner).problems(given))
         if problems:
             raise OcfError(f"not activating {name}: {'; '.join(problems)}")
 
     vg = lvm.volume_group(runner, name)
     if vg is None:
-        raise OcfError(f"volume group {name} not found on this node{_drbd_hint(reader)}")
+        raise OcfError(f"volume group {name} not found on this node{reader.hint()}")
     if lvm.MISSING_PV in vg.pvs:
         raise OcfError(f"volume group {name} is missing a physical volume here (LVM reports {lvm.MISSING_PV})")
     minors: dict[int, str] = {}
     foreign = []
     for pv in vg.pvs:
-        minor = drbd.minor_of_device(pv)
+        minor = minor_of_device(pv)
         if minor is None:
             foreign.append(pv)
         else:
@@ -148,11 +197,11 @@ def start(ctx: Context) -> ExitStatus:
     found = sorted(set(names.values()))
     if given:
         _check_given_resources(name, given, found)
-    problems = _after_resync(ctx, lambda: drbd.DrbdReader(runner).minor_problems(minors, names))
+    problems = _after_resync(ctx, lambda: DrbdReader(runner).minor_problems(minors, names))
     if problems:
         raise OcfError(f"not activating {name}: {'; '.join(problems)}")
 
-    lvmlockd = cfg.lock_type == "lvmlockd"  # type: ignore[attr-defined]
+    lvmlockd = cfg.lock_type == "lvmlockd"
     if lvmlockd and not vg.is_shared:
         raise OcfError(
             f"parameter 'lock_type': lvmlockd, but volume group {name} is a local VG without a lock type; "
@@ -169,7 +218,7 @@ def start(ctx: Context) -> ExitStatus:
     expected = _expected_lvs(ctx, runner, name)
     if lvmlockd:
         lvm.lock_start(runner, name)
-    lvm.activate(runner, name, _lvs(ctx), lvm.activation_flag(cfg.activation_mode, lvmlockd))  # type: ignore[attr-defined]
+    lvm.activate(runner, name, _lvs(ctx), lvm.activation_flag(cfg.activation_mode, lvmlockd))
     _wait_active(ctx, name, expected)
     ctx.state.update(
         {
@@ -178,20 +227,8 @@ def start(ctx: Context) -> ExitStatus:
             DRBD_MINORS: " ".join(f"{minor}={names[minor]}" for minor in sorted(names)),
         }
     )
-    ctx.log.info(f"activated {_full(name, expected)} on DRBD {', '.join(found)}")
+    ctx.log.info(f"activated {lv_list(name, expected)} on DRBD {', '.join(found)}")
     return ExitStatus.OK
-
-
-def _drbd_hint(reader: DrbdReader) -> str:
-    """Why LVM may not see the VG: DRBD devices that are not Primary/UpToDate here."""
-    try:
-        if not reader.loaded:
-            return " (the drbd kernel module is not loaded)"
-        problems = [r.problem() for r in reader.all_resources().values()]
-    except OcfError:
-        return ""
-    shown = [p for p in problems if p]
-    return f" ({'; '.join(shown)})" if shown else ""
 
 
 def _check_given_resources(vg: str, given: tuple[str, ...], found: list[str]) -> None:
@@ -220,12 +257,12 @@ def _expected_lvs(ctx: Context, runner: CommandRunner, vg: str) -> list[str]:
         unknown = [lv for lv in listed if lv not in volumes]
         if unknown:
             raise OcfError(
-                f"parameter 'logical_volumes': {_full(vg, unknown)} does not exist", ExitStatus.NOT_CONFIGURED
+                f"parameter 'logical_volumes': {lv_list(vg, unknown)} does not exist", ExitStatus.NOT_CONFIGURED
             )
         skipped = [lv for lv in listed if volumes[lv].skip_activation]
         if skipped:
             raise OcfError(
-                f"parameter 'logical_volumes': {_full(vg, skipped)} has LVM's activation skip flag "
+                f"parameter 'logical_volumes': {lv_list(vg, skipped)} has LVM's activation skip flag "
                 "(clear it with lvchange --setactivationskip n)",
                 ExitStatus.NOT_CONFIGURED,
             )
@@ -244,7 +281,7 @@ def _wait_active(ctx: Context, vg: str, expected: list[str]) -> None:
         if not missing:
             return
         if ctx.deadline.remaining() <= 2 * POLL:
-            raise OcfError(f"{_full(vg, missing)} not active in device-mapper after activation")
+            raise OcfError(f"{lv_list(vg, missing)} not active in device-mapper after activation")
         time.sleep(POLL)
 
 
@@ -267,17 +304,17 @@ def monitor(ctx: Context) -> ExitStatus:
     expected = list(_lvs(ctx)) or (state.get(LVS) or "").split()
     missing = [lv for lv in expected if lv not in active]
     if missing:
-        problems.append(f"{_full(vg, missing)} not active")
+        problems.append(f"{lv_list(vg, missing)} not active")
     suspended = _still_suspended(ctx, active)
     if suspended:
-        problems.append(f"{_full(vg, suspended)} suspended in device-mapper")
+        problems.append(f"{lv_list(vg, suspended)} suspended in device-mapper")
     under = dm.underlying(active.values())
     foreign = sorted(d for d in under if not (d.startswith("drbd") and d[4:].isdigit()))
     if foreign:
         problems.append(f"active on {', '.join(foreign)}, which is not DRBD")
     minors = [int(d[4:]) for d in under if d not in foreign]
     if minors:
-        from alua.tools.drbd import DrbdReader
+        from alua.tools.drbd.reader import DrbdReader
 
         problems.extend(DrbdReader(ctx.runner).minor_problems(minors, _names(state.get(DRBD_MINORS))))
     if problems:
@@ -314,111 +351,35 @@ def _read_check(ctx: Context, vg: str, active: dict[str, dm.DmDevice]) -> None:
             raise OcfError(f"reading a block from {vg}/{lv} ({device.devnode}) failed: {detail}")
 
 
-# -- stop ------------------------------------------------------------------------
-
-
 def stop(ctx: Context) -> ExitStatus:
-    """Deactivate; leave the lockspace once no LV of the VG is active; succeed if already stopped."""
-    vg = _vg(ctx)
-    if not vg:
-        return ExitStatus.OK
-    listed = _stop_targets(ctx)
-    if listed is None:
-        ctx.log.warning(f"parameter 'logical_volumes' names no valid LV; leaving the LVs of {vg} as they are")
-        return ExitStatus.OK
-    left = _left(vg, listed)
-    if left:
-        reason = _deactivate(ctx, vg, listed)
-        left = _left(vg, listed)
-        if left:
-            ctx.log.warning(f"LVM left {_full(vg, left)} active ({reason}); removing the devices directly")
-            _remove_devices(ctx, vg, left)
-            left = _left(vg, listed)
-        if left:
-            raise OcfError(f"cannot deactivate {_full(vg, left)}: {reason}; device-mapper still has them (in use?)")
-        ctx.log.info(f"deactivated {vg}" + (f"/{' '.join(listed)}" if listed else ""))
-    if ctx.config.lock_type == "lvmlockd" and not dm.vg_devices(vg):  # type: ignore[attr-defined]
-        _lock_stop(ctx, vg)
-    ctx.state.remove()
-    return ExitStatus.OK
+    from alua.agents import drbd_lvm_stop  # stop's own path: deactivation, device removal, lockspace
+
+    return drbd_lvm_stop.stop(ctx, _cfg(ctx))
 
 
-def _stop_targets(ctx: Context) -> list[str] | None:
-    """The LVs stop deactivates ([] for all); None when the list is set but names no valid LV.
-
-    A bad logical_volumes value falls back to its default (all LVs) for stop;
-    deactivating the whole group for a typo could take down LVs another
-    resource serves, so stop keeps the tokens that are valid names instead.
-    """
-    listed = list(_lvs(ctx))
-    raw = ctx.env.raw.get("OCF_RESKEY_logical_volumes", "")
-    if listed or not raw.strip():
-        return listed
-    from alua.tools.lvm import check_lv_name
-
-    valid = []
-    for token in raw.split():
-        try:
-            check_lv_name(token)
-        except ValueError:
-            continue
-        valid.append(token)
-    return valid or None
-
-
-def _left(vg: str, listed: list[str]) -> list[str]:
-    active = dm.active_lvs(vg)
-    return sorted(lv for lv in (listed or active) if lv in active)
-
-
-def _deactivate(ctx: Context, vg: str, listed: list[str]) -> str:
-    """Ask LVM to deactivate; the reason it gave when it failed ("" when it succeeded)."""
-    from alua.tools import lvm
-    from alua.host.run import ToolNotFound
-
-    try:
-        result = lvm.deactivate(ctx.runner, vg, listed)
-    except ToolNotFound as e:
-        return e.reason
-    return "" if result.ok else lvm.last_line(result)
-
-
-def _remove_devices(ctx: Context, vg: str, lvs: list[str]) -> None:
-    """``dmsetup remove`` the LVs' devices (and their layers), holders first.
-
-    For a VG whose DRBD went away under it LVM cannot even read the VG; the
-    kernel's device-mapper tables are all that is left to remove.
-    """
-    from alua.host.run import ToolNotFound
-
-    devices = dm.vg_devices(vg)
-    by_kernel = {d.kernel_name: d for d in devices}
-    wanted = {d.kernel_name for d in devices if (dm.split_lvm_dm_name(d.name) or ("", "", None))[1] in lvs}
-    pending = list(wanted)
-    while pending:  # the layers under them that belong to this VG
-        for slave in by_kernel[pending.pop()].slaves():
-            if slave in by_kernel and slave not in wanted:
-                wanted.add(slave)
-                pending.append(slave)
-    for device in dm.removal_order(by_kernel[k] for k in wanted):
-        try:
-            result = dm.remove(ctx.runner, device.name)
-        except ToolNotFound as e:
-            ctx.log.error(e.reason)
-            return
-        if not result.ok:
-            ctx.log.warning(f"dmsetup remove {device.name}: {(result.stderr.strip() or 'failed').splitlines()[-1]}")
-
-
-def _lock_stop(ctx: Context, vg: str) -> None:
-    """Leave the VG's lvmlockd lockspace; a failure is logged, never fails stop."""
-    from alua.tools import lvm
-    from alua.host.run import CommandTimeout, ToolNotFound
-
-    try:
-        result = lvm.lock_stop(ctx.runner, vg)
-    except (ToolNotFound, CommandTimeout) as e:
-        ctx.log.warning(f"cannot stop the lockspace of {vg}: {e.reason}")
-        return
-    if not result.ok:
-        ctx.log.warning(f"cannot stop the lockspace of {vg}: {lvm.last_line(result)}")
+AGENT = Agent(
+    name="drbd-lvm",
+    version=__version__,
+    shortdesc="LVM activation that follows DRBD",
+    longdesc=(
+        "Activates an LVM volume group that sits on DRBD, on a node only while every DRBD device "
+        "under it is Primary and UpToDate there: an Inconsistent, Outdated, Diskless or Secondary "
+        "replica is never activated. Made for a shared volume group (lvmlockd over DLM) on "
+        "dual-primary DRBD, run as a clone ordered after the DRBD promotion; lock_type=none serves "
+        "a local volume group on single-primary DRBD. The monitor reads device-mapper and DRBD "
+        "state from sysfs and /proc (DRBD 9: drbdsetup events2); a volume group lost, suspended or "
+        "left on a DRBD device that dropped to Secondary or Outdated fails the monitor. "
+        "OCF_CHECK_LEVEL=10 also reads a block from every logical volume, bounded in time."
+    ),
+    params=DrbdLvmParams,
+    validate=validate,
+    context=Context,
+    actions=[
+        Action("start", start, timeout=90),
+        Action("stop", stop, timeout=90),
+        Action("monitor", monitor, timeout=90, interval=30, depth=0),
+        Action("monitor", monitor, timeout=90, interval=61, depth=10),
+        Action("validate-all", validate_all, timeout=30),
+        Action("meta-data", None, timeout=5),
+    ],
+)

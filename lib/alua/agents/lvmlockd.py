@@ -1,12 +1,7 @@
-"""lvmlockd as the lock group sees it: the daemon and lvmlockctl.
+"""ocf:alua:lvmlockd: the LVM lock daemon on DLM, its parameters and its actions.
 
-Lock state comes from ``lvmlockctl --info --dump``: lvmlockd's raw
-``info=<kind> key=value ...`` records (the plain ``--info`` view is, in
-lvmlockctl's own words, "primitive, incomplete and will change").  They are
-parsed in one function.  Active LVs are named through device-mapper's sysfs
-(``alua.tools.dm``: ``/sys/block/dm-*/dm/{uuid,name}``) without running an LVM command.
-
-``LvmLockdService`` holds the actions of ocf:alua:lvmlockd.
+lvmlockctl's output is parsed in alua.tools.lvmlockctl; ``LvmLockdService``
+holds the actions on one node.
 """
 
 from __future__ import annotations
@@ -14,184 +9,42 @@ from __future__ import annotations
 import signal
 import time
 
+from alua import __version__
 from alua.host import proc
+from alua.host.context import Context
+from alua.host.proc import check_pidfile_path
+from alua.host.run import REPORT_RESERVE_S, CommandTimeout
+from alua.ocf import params
+from alua.ocf.declaration import Action, Agent
 from alua.ocf.errors import OcfError
 from alua.ocf.exitstatus import ExitStatus
-from alua.host.run import REPORT_RESERVE_S, CommandTimeout
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
-
-    from alua.ocf.agent import Context
-    from alua.ocf.params import Params
-    from alua.host.run import CommandRunner, Result
+from alua.tools.lvmlockctl import CTL, LockdInfo, LockdLockspace, LockResource, LvmLockCtl, active_lv_names
 
 DAEMON = "lvmlockd"
-CTL = "lvmlockctl"
 LVMCONFIG = "lvmconfig"  # alua.tools.lvm reads global/use_lvmlockd with it
 PIDFILE = "/run/lvmlockd.pid"
 SYSLOG_PRIORITIES = ("err", "warning", "debug")
-_HELD = frozenset({"sh", "ex"})
 
 
-def _tail(result: Result) -> str:
-    lines = (result.stdout.strip() + "\n" + result.stderr.strip()).strip().splitlines()
-    return lines[-1] if lines else f"exit status {result.returncode}"
-
-
-def _record(line: str) -> dict[str, str]:
-    fields = {}
-    for word in line.split():
-        key, sep, value = word.partition("=")
-        if sep:
-            fields[key] = value
-    return fields
-
-
-class LockResource:
-    """A lock lvmlockd manages in a lockspace: the VG lock, the global lock, or one LV's lock."""
-
-    __slots__ = ("name", "type", "mode", "lock_modes")
-
-    def __init__(self, fields: dict[str, str]) -> None:
-        self.name = fields.get("name", "")
-        self.type = fields.get("type", "")
-        self.mode = fields.get("mode", "un")
-        self.lock_modes: list[str] = []
-
-    @property
-    def held(self) -> bool:
-        return self.mode in _HELD or any(m in _HELD for m in self.lock_modes)
-
-    @property
-    def held_mode(self) -> str:
-        for mode in (self.mode, *self.lock_modes):
-            if mode in _HELD:
-                return mode
-        return "un"
-
-
-class LockdLockspace:
-    """One lvmlockd lockspace (``info=ls``): the global one or a shared VG's."""
-
-    __slots__ = ("name", "fields", "resources")
-
-    def __init__(self, fields: dict[str, str]) -> None:
-        self.name = fields.get("ls_name", "")
-        self.fields = fields
-        self.resources: list[LockResource] = []
-
-    @property
-    def vg_name(self) -> str:
-        return self.fields.get("vg_name", "")
-
-    @property
-    def vg_uuid(self) -> str:
-        return self.fields.get("vg_uuid", "")
-
-    @property
-    def stopping(self) -> bool:
-        """Being removed: lvmlockd renames it REM:<name> and sets thread_stop."""
-        return self.name.startswith("REM:") or self.fields.get("thread_stop") == "1"
-
-    @property
-    def killed(self) -> bool:
-        """lvmlockctl --kill ran for it: its locks are lost (sanlock lost its storage)."""
-        return self.fields.get("kill_vg") == "1"
-
-    def active_lvs(self) -> list[LockResource]:
-        return [r for r in self.resources if r.type == "lv" and r.held]
-
-
-class LockdInfo:
-    """lvmlockd's lock state."""
-
-    __slots__ = ("lockspaces", "clients")
-
-    def __init__(self) -> None:
-        self.lockspaces: list[LockdLockspace] = []
-        self.clients: list[dict[str, str]] = []
-
-    def running_lockspaces(self) -> list[LockdLockspace]:
-        return [ls for ls in self.lockspaces if not ls.stopping]
-
-    def active_lvs(self) -> list[tuple[LockdLockspace, LockResource]]:
-        return [(ls, r) for ls in self.lockspaces for r in ls.active_lvs()]
-
-
-def parse_info_dump(text: str) -> LockdInfo:
-    """Parse ``lvmlockctl --info --dump``: ``info=ls`` starts a lockspace, ``info=r`` a
-    resource in it, ``info=lk`` a lock on that resource (client, structs and action
-    records are kept or skipped)."""
-    info = LockdInfo()
-    lockspace: LockdLockspace | None = None
-    resource: LockResource | None = None
-    for line in text.splitlines():
-        if not line.startswith("info="):
-            continue
-        fields = _record(line)
-        kind = fields.get("info")
-        if kind == "ls":
-            lockspace = LockdLockspace(fields)
-            info.lockspaces.append(lockspace)
-            resource = None
-        elif kind == "r" and lockspace is not None:
-            resource = LockResource(fields)
-            lockspace.resources.append(resource)
-        elif kind == "lk" and resource is not None:
-            resource.lock_modes.append(fields.get("mode", "un"))
-        elif kind == "client":
-            info.clients.append(fields)
-    return info
-
-
-def active_lv_names(lv_uuids: list[str], sys_block: str | None = None) -> dict[str, str]:
-    """LV uuid -> "vg/lv" for the LVs device-mapper has active (dm uuid "LVM-<vg uuid><lv uuid>")."""
-    from alua.tools import dm
-
-    wanted = {u.replace("-", ""): u for u in lv_uuids}
-    names: dict[str, str] = {}
-    for device in dm.dm_devices(sys_block):
-        uuid = device.uuid
-        # 4 + 32 + 32 characters; a longer uuid is an internal layer ("-real", "-cow"), not the LV.
-        if not device.is_lvm or len(uuid) != 68 or uuid[36:] not in wanted:
-            continue
-        parts = dm.split_lvm_dm_name(device.name)
-        names[wanted[uuid[36:]]] = f"{parts[0]}/{parts[1]}" if parts else device.name
-    return names
-
-
-class LvmLockCtl:
-    """lvmlockctl through the runner, each call bounded within the action's time."""
-
-    def __init__(self, runner: CommandRunner) -> None:
-        self._runner = runner
-
-    def _run(self, argv: list[str], timeout: float | None = None) -> Result:
-        return self._runner.run(argv, timeout=timeout)
-
-    def info(self, timeout: float | None = None) -> tuple[LockdInfo | None, str]:
-        """(lock state, "") or (None, why lvmlockd did not answer)."""
-        result = self._run([CTL, "--info", "--dump"], timeout)
-        if not result.ok:
-            return None, f"lvmlockctl --info exited {result.returncode}: {_tail(result)}"
-        return parse_info_dump(result.stdout), ""
-
-    def stop_lockspaces(self, timeout: float) -> Result:
-        return self._run([CTL, "--stop-lockspaces"], timeout)
-
-
-class LvmLockdConfig:
-    """The parameters of ocf:alua:lvmlockd (declared in the agent) as this module reads them."""
-
-    __slots__ = ("adopt", "syslog_priority", "pidfile")
-
-    def __init__(self, params: Params) -> None:
-        values: Any = params
-        self.adopt: bool = values.adopt
-        self.syslog_priority: str = values.syslog_priority
-        self.pidfile: str = values.pidfile
+class LvmLockdParams(params.Params):
+    adopt = params.boolean(
+        "Adopt locks of a previous lvmlockd",
+        "Start lvmlockd with --adopt 1, so that after a crash it takes over the locks its "
+        "predecessor left in DLM (kept in /run/lvm/lvmlockd.adopt) instead of losing them.",
+        default=True,
+    )
+    syslog_priority = params.choice(
+        "lvmlockd's syslog level",
+        "The lowest priority lvmlockd writes to syslog (--syslog-priority).",
+        choices=SYSLOG_PRIORITIES,
+        default="warning",
+    )
+    pidfile = params.string(
+        "lvmlockd's pid file",
+        "Passed to lvmlockd as --pid-file and read by monitor and stop.",
+        default=PIDFILE,
+        check=check_pidfile_path,
+    )
 
 
 class LvmLockdService:
@@ -202,7 +55,7 @@ class LvmLockdService:
 
     def __init__(self, ctx: Context, *, sys_block: str | None = None) -> None:
         self.ctx = ctx
-        self.cfg = LvmLockdConfig(ctx.config)
+        self.cfg = ctx.config_as(LvmLockdParams)
         self.log = ctx.log
         self.daemon = proc.Daemon(DAEMON, self.cfg.pidfile)
         self.sys_block = sys_block
@@ -243,7 +96,7 @@ class LvmLockdService:
             ]
             result = self.ctx.runner.run(argv, timeout=None)
             if not result.ok:
-                raise OcfError(f"{' '.join(argv)} exited {result.returncode}: {_tail(result)}")
+                raise OcfError(f"{' '.join(argv)} exited {result.returncode}: {result.tail()}")
             self.log.info(f"started {' '.join(argv)}")
         else:
             self.log.info(f"{DAEMON} already runs (pid {pid})")
@@ -326,7 +179,7 @@ class LvmLockdService:
             try:
                 result = self.ctl.stop_lockspaces(timeout=max(phase_end - time.monotonic(), 0.5))
                 if not result.ok:
-                    problem = f"lvmlockctl --stop-lockspaces exited {result.returncode}: {_tail(result)}"
+                    problem = f"lvmlockctl --stop-lockspaces exited {result.returncode}: {result.tail()}"
             except CommandTimeout as e:
                 problem = e.reason
         # Stopped lockspaces linger as REM:<name> until lvmlockd frees them; it ignores SIGTERM till then.
@@ -360,3 +213,43 @@ class LvmLockdService:
 def validate_config(ctx: Context) -> None:
     """Checks that need no tool: lvmlockd runs once per node."""
     proc.refuse_globally_unique(ctx.env.raw, DAEMON)
+
+
+def start(ctx: Context) -> ExitStatus:
+    return LvmLockdService(ctx).start()
+
+
+def stop(ctx: Context) -> ExitStatus:
+    return LvmLockdService(ctx).stop()
+
+
+def monitor(ctx: Context) -> ExitStatus:
+    return LvmLockdService(ctx).monitor()
+
+
+def validate_all(ctx: Context) -> ExitStatus:
+    return LvmLockdService(ctx).validate()
+
+
+AGENT = Agent(
+    name="lvmlockd",
+    version=__version__,
+    shortdesc="LVM lock daemon (lvmlockd) on DLM",
+    longdesc=(
+        "Runs lvmlockd with the dlm lock manager, for shared VGs (vgcreate --shared) on every "
+        "node: a cloned group after ocf:alua:dlm, ordered before the shared VG. Start requires "
+        "use_lvmlockd=1 in LVM's configuration (it reports, never edits lvm.conf) and waits "
+        "until lvmlockctl answers. Stop refuses while shared LVs are active (naming them), "
+        "stops the lockspaces, then the daemon."
+    ),
+    params=LvmLockdParams,
+    validate=validate_config,
+    context=Context,
+    actions=[
+        Action("start", start, timeout=90),
+        Action("stop", stop, timeout=90),
+        Action("monitor", monitor, timeout=20, interval=30, depth=0),
+        Action("validate-all", validate_all, timeout=20),
+        Action("meta-data", None, timeout=5),
+    ],
+)

@@ -35,7 +35,7 @@ def check_ipv6(host: str, *, who: str = "LIO") -> str:
 def parse_address_map(raw: str, what: str, canonical: Callable[[str], str]) -> dict[str, tuple[str, ...]]:
     """``"node1=A,B node2=C"``: each node's comma-separated portals (or addresses), each checked by
     ``canonical`` (which returns its one spelling, so that a portal spelled twice is refused)."""
-    from alua.targets.promotable import parse_node_map
+    from alua.host.validate import parse_node_map
 
     def check(value: str) -> None:
         seen: dict[str, str] = {}

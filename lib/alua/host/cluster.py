@@ -6,7 +6,7 @@ import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from alua.ocf.agent import Context
+    from alua.host.context import Context
     from alua.host.run import CommandRunner
 
 
@@ -104,8 +104,5 @@ class PromotionScore:
             self._log.info(f"promotion score for {self._rsc} set to {wanted}")
             self._state.update({self._KEY: wanted})
         else:
-            message = (result.stderr.strip() or result.stdout.strip()).splitlines()
-            self._log.warning(
-                f"cannot set promotion score to {wanted}: {message[-1] if message else result.returncode}"
-            )
+            self._log.warning(f"cannot set promotion score to {wanted}: {result.tail(str(result.returncode))}")
             self._state.update({self._KEY: None})

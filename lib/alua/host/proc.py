@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from alua.ocf.log import Logger
-    from alua.host.run import Deadline
+    from alua.ocf.deadline import Deadline
 
 PROC = "/proc"
 
@@ -185,10 +185,11 @@ class Daemon:
 
 def refuse_globally_unique(meta: Mapping[str, str], daemon: str) -> None:
     """A node-wide daemon runs once per node: a globally-unique clone would start it twice."""
+    from alua.ocf.environment import is_true
     from alua.ocf.errors import OcfError
     from alua.ocf.exitstatus import ExitStatus
 
-    if meta.get("OCF_RESKEY_CRM_meta_globally_unique", "").lower() in ("true", "yes", "on", "1", "y"):
+    if is_true(meta.get("OCF_RESKEY_CRM_meta_globally_unique", "")):
         raise OcfError(
             f"{daemon} runs once per node: clone it with globally-unique=false",
             ExitStatus.NOT_CONFIGURED,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 
+from alua.ocf.deadline import Deadline
 from alua.ocf.errors import ActionTimeout, NotInstalledError, OcfError
 
 TYPE_CHECKING = False
@@ -23,21 +24,6 @@ DEFAULT_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 # Kept back from every wait so that a tool's own timeout, whose reason names the
 # tool, comes before the action's deadline and the reason reaches Pacemaker in time.
 REPORT_RESERVE_S = 1.5
-
-
-class Deadline:
-    """The moment the current action must be done by."""
-
-    __slots__ = ("_end",)
-
-    def __init__(self, seconds: float) -> None:
-        self._end = time.monotonic() + seconds
-
-    def remaining(self) -> float:
-        return max(self._end - time.monotonic(), 0.0)
-
-    def expired(self) -> bool:
-        return self.remaining() <= 0.0
 
 
 class ToolNotFound(NotInstalledError):
@@ -60,9 +46,7 @@ class CommandFailed(OcfError):
     """A command exited non-zero where the caller required success."""
 
     def __init__(self, result: Result) -> None:
-        detail = (result.stderr.strip() or result.stdout.strip()).splitlines()
-        tail = detail[-1].strip() if detail else "no output"
-        super().__init__(f"{' '.join(result.argv)} exited {result.returncode}: {tail}")
+        super().__init__(f"{' '.join(result.argv)} exited {result.returncode}: {result.tail('no output').strip()}")
         self.result = result
 
 
@@ -80,6 +64,13 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.returncode == 0
+
+    def tail(self, empty: str | None = None) -> str:
+        """The last line the command printed (stderr first, else stdout): the reason a failure gives."""
+        lines = (self.stderr.strip() or self.stdout.strip()).splitlines()
+        if lines:
+            return lines[-1]
+        return f"exit status {self.returncode}" if empty is None else empty
 
 
 class CommandRunner:

@@ -18,8 +18,10 @@ from alua.targets.roles import (
     RoleOptions,
     Topology,
 )
+from alua.host.context import Context
+from alua.host.validate import parse_node_map
 from alua.ocf import params
-from alua.ocf.agent import Action, Agent
+from alua.ocf.declaration import Action, Agent
 from alua.ocf.errors import OcfError
 from alua.ocf.exitstatus import ExitStatus
 
@@ -28,26 +30,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from alua.targets.roles import AluaBackend
-    from alua.ocf.agent import Context
-
-_NODE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
-
-
-def check_node_name(name: str) -> None:
-    """Cluster node names become target group names: keep them to hostname characters."""
-    if not name:
-        raise ValueError("is empty")
-    bad = sorted({c for c in name if c not in _NODE_CHARS})
-    if bad:
-        raise ValueError(f"contains characters a node name cannot have: {''.join(bad)!r}")
-    if name in (".", "..") or len(name) > 255:
-        raise ValueError("is not a usable node name")
-
-
-def parse_node_map(raw: str, what: str, check: Callable[[str], None]) -> tuple[tuple[str, str], ...]:
-    """``"node1=value1 node2=value2"`` in order; each node once."""
-    return params.parse_pairs(raw, "node", what, check_node_name, check, key_name="node name")
-
 
 def _check_port_id(value: str) -> None:
     if not value.isdigit() or not 1 <= int(value) <= 65535:
@@ -157,19 +139,19 @@ def build_topology(ctx: Context) -> Topology:
     """The node ports from the parameters, with defaults for ids filled in."""
     from alua.host.cluster import local_node_name
 
-    cfg = ctx.config
+    cfg = ctx.config_as(AluaParams)
     ports = []
-    for position, (node, target) in enumerate(cfg.targets, start=1):  # type: ignore[attr-defined]
-        group_id = cfg.group_ids.get(node, position)  # type: ignore[attr-defined]
-        rel_tgt_id = cfg.rel_tgt_ids.get(node, group_id)  # type: ignore[attr-defined]
+    for position, (node, target) in enumerate(cfg.targets, start=1):
+        group_id = cfg.group_ids.get(node, position)
+        rel_tgt_id = cfg.rel_tgt_ids.get(node, group_id)
         ports.append(NodePort(node, target, group_id, rel_tgt_id))
     return Topology(ports, local_node_name(ctx))
 
 
 def validate(ctx: Context) -> None:
     """Cross-parameter rules and the clone meta-attributes this agent needs."""
-    cfg = ctx.config
-    nodes = [node for node, _ in cfg.targets]  # type: ignore[attr-defined]
+    cfg = ctx.config_as(AluaParams)
+    nodes = [node for node, _ in cfg.targets]
     params_class = type(cfg)
     for name in getattr(params_class, "NODE_MAPS", AluaParams.NODE_MAPS):
         extra = sorted(set(getattr(cfg, name)) - set(nodes))
@@ -177,7 +159,7 @@ def validate(ctx: Context) -> None:
             raise OcfError(
                 f"parameter '{name}': node {extra[0]} is not in parameter 'targets'", ExitStatus.NOT_CONFIGURED
             )
-    group_ids = [cfg.group_ids.get(node, i) for i, node in enumerate(nodes, start=1)]  # type: ignore[attr-defined]
+    group_ids = [cfg.group_ids.get(node, i) for i, node in enumerate(nodes, start=1)]
     if len(set(group_ids)) != len(group_ids):
         raise OcfError("parameter 'group_ids': two nodes end up with the same group id", ExitStatus.NOT_CONFIGURED)
     env = ctx.env
@@ -212,18 +194,18 @@ def validate(ctx: Context) -> None:
 def _roles(ctx: Context, backend: AluaBackend) -> AluaRoles:
     from alua.host.cluster import PromotionScore
 
-    cfg = ctx.config
+    cfg = ctx.config_as(AluaParams)
     options = RoleOptions(
-        unpromoted_state=cfg.unpromoted_state,  # type: ignore[attr-defined]
-        inactive_state=cfg.inactive_state,  # type: ignore[attr-defined]
-        transitioning=cfg.transitioning,  # type: ignore[attr-defined]
+        unpromoted_state=cfg.unpromoted_state,
+        inactive_state=cfg.inactive_state,
+        transitioning=cfg.transitioning,
         block_devices=getattr(cfg, "block_devices", False),
     )
     extra: list[str] = []
-    if cfg.drbd_resources and ctx.env.action in ("start", "promote", "monitor"):  # type: ignore[attr-defined]
-        from alua.tools.drbd import primary_uptodate_problems
+    if cfg.drbd_resources and ctx.env.action in ("start", "promote", "monitor"):
+        from alua.tools.drbd.reader import primary_uptodate_problems
 
-        extra = primary_uptodate_problems(cfg.drbd_resources, ctx.runner)  # type: ignore[attr-defined]
+        extra = primary_uptodate_problems(cfg.drbd_resources, ctx.runner)
     return AluaRoles(
         backend,
         build_topology(ctx),
@@ -286,6 +268,7 @@ def promotable_agent(
         longdesc=longdesc,
         params=params_class,
         validate=validate_params,
+        context=Context,
         actions=[
             Action("start", start, timeout=60),
             Action("stop", action("stop"), timeout=30),

@@ -192,3 +192,18 @@ def removal_order(devices: Iterable[DmDevice]) -> list[DmDevice]:
 def remove(runner: CommandRunner, name: str, *, timeout: float | None = None) -> Result:
     """``dmsetup remove --retry NAME``: never --force (that would fail an open device's I/O)."""
     return runner.run(["dmsetup", "remove", "--retry", name], timeout=timeout)
+
+
+def lv_devices(vg: str, lvs: Iterable[str], sys_block: str | None = None) -> list[DmDevice]:
+    """The devices of ``vg``'s LVs ``lvs`` and the layers under them of the same VG, holders first."""
+    wanted_lvs = set(lvs)
+    devices = vg_devices(vg, sys_block)
+    by_kernel = {d.kernel_name: d for d in devices}
+    wanted = {d.kernel_name for d in devices if (split_lvm_dm_name(d.name) or ("", "", None))[1] in wanted_lvs}
+    pending = list(wanted)
+    while pending:  # the layers under them that belong to this VG
+        for slave in by_kernel[pending.pop()].slaves():
+            if slave in by_kernel and slave not in wanted:
+                wanted.add(slave)
+                pending.append(slave)
+    return removal_order(by_kernel[k] for k in wanted)

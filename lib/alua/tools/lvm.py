@@ -9,17 +9,18 @@ lvcreate 2.03.16 in tests/drbd_lvm/fixtures/lvm/lvcreate_name_rules.tsv.
 
 from __future__ import annotations
 
+from alua.host.validate import bad_characters, charset
 from alua.ocf.errors import OcfError
 from alua.host.run import CommandFailed
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from alua.host.run import CommandRunner, Result
 
 NAME_MAX = 127  # NAME_LEN (128) less the terminating NUL
-_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-+")
+_NAME_CHARS = charset("._-+")
 _RESERVED_LV_PREFIXES = ("snapshot", "pvmove")
 _RESERVED_LV_PARTS = (
     "_cdata",
@@ -51,9 +52,9 @@ def check_vg_name(name: str) -> None:
     """Raise ValueError unless name is a valid LVM volume group name."""
     if not name:
         raise ValueError("is empty")
-    bad = sorted({c for c in name if c not in _NAME_CHARS})
+    bad = bad_characters(name, _NAME_CHARS)
     if bad:
-        raise ValueError(f"contains {''.join(bad)!r}; LVM names use only letters, digits and . _ - +")
+        raise ValueError(f"contains {bad!r}; LVM names use only letters, digits and . _ - +")
     if name.startswith("-"):
         raise ValueError("starts with '-', which LVM does not allow")
     if name in (".", ".."):
@@ -233,3 +234,15 @@ def lock_start(runner: CommandRunner, vg: str) -> None:
 def lock_stop(runner: CommandRunner, vg: str) -> Result:
     """Leave the VG's lockspace; the caller judges the result."""
     return runner.run(["vgchange", "--lock-stop", "--", vg])
+
+
+def valid_lv_names(tokens: Iterable[str]) -> list[str]:
+    """The tokens that are valid LV names, in order (stop keeps them from a bad logical_volumes)."""
+    valid = []
+    for token in tokens:
+        try:
+            check_lv_name(token)
+        except ValueError:
+            continue
+        valid.append(token)
+    return valid

@@ -21,6 +21,7 @@ import time
 
 from alua.targets.roles import AluaBackend
 from alua.host.kernelfs import KernelTree, strerror
+from alua.host.validate import charset, check_object_name
 from alua.ocf.errors import OcfError
 from alua.ocf.exitstatus import ExitStatus
 
@@ -37,22 +38,17 @@ SCST_ROOT = "/sys/kernel/scst_tgt"
 # Names SCST objects may have here: what iSCSI (iqn./eui.), FC and SRP target
 # names and device names use.  No whitespace (the mgmt parser splits on it),
 # no '/' (a sysfs path), no control characters.
-_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:@+-")
+_NAME_CHARS = charset("_.:@+-")
 _RESERVED_NAMES = frozenset({".", "..", "mgmt"})
 MAX_NAME = 223  # the longest iSCSI name
 
 
 def check_name(name: str) -> None:
     """Raise ValueError unless ``name`` is safe as an SCST object name."""
-    if not name:
-        raise ValueError("is empty")
-    if len(name) > MAX_NAME:
-        raise ValueError(f"is longer than {MAX_NAME} characters")
-    bad = sorted({c for c in name if c not in _NAME_CHARS})
-    if bad:
-        raise ValueError(f"contains characters SCST names cannot have: {''.join(bad)!r}")
-    if name in _RESERVED_NAMES:
-        raise ValueError("is a reserved name")
+    check_object_name(
+        name, _NAME_CHARS, max_len=MAX_NAME, cannot="SCST names cannot have", reserved=_RESERVED_NAMES,
+        reserved_problem="is a reserved name",
+    )
 
 
 class DeviceGroupSpec:

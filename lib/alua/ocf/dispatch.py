@@ -1,4 +1,4 @@
-"""An agent's declaration and the one dispatcher every agent runs through.
+"""The one dispatcher every agent runs through.
 
 ``main()`` reads argv and the environment, builds the typed configuration,
 runs the action under its time budget, and maps every outcome (a returned
@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
+from alua.ocf.deadline import Deadline
 from alua.ocf.environment import OcfEnvironment
 from alua.ocf.errors import ActionTimeout, OcfError
 from alua.ocf.exitstatus import ExitStatus
@@ -25,152 +26,17 @@ else:
     import _signal
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
-    from alua.ocf.notify import Notification
-    from alua.ocf.params import Params
-    from alua.host.run import CommandRunner, Deadline
-    from alua.host.state import StateFile
-
-    Handler = Callable[["Context"], ExitStatus]
-
-# Actions that must refuse a bad configuration; all others work with what they
-# can parse (stop, demote, notify and probes must never fail on configuration).
-STRICT_ACTIONS = frozenset({"start", "promote", "validate-all"})
-BUILTIN_ACTIONS = ("meta-data", "validate-all")
-
-
-class Action:
-    """One action as meta-data advertises it, with the function that runs it."""
-
-    __slots__ = ("name", "handler", "timeout", "interval", "depth", "role")
-
-    def __init__(
-        self,
-        name: str,
-        handler: Handler | None,
-        *,
-        timeout: int,
-        interval: int | None = None,
-        depth: int | None = None,
-        role: str | None = None,
-    ) -> None:
-        self.name = name
-        self.handler = handler
-        self.timeout = timeout
-        self.interval = interval
-        self.depth = depth
-        self.role = role
-
-
-class Agent:
-    """Everything an agent declares: descriptions, parameters, actions, validation."""
-
-    def __init__(
-        self,
-        *,
-        name: str,
-        version: str,
-        shortdesc: str,
-        longdesc: str,
-        params: type[Params],
-        actions: Iterable[Action],
-        validate: Callable[[Context], None] | None = None,
-    ) -> None:
-        self.name = name
-        self.version = version
-        self.shortdesc = shortdesc
-        self.longdesc = longdesc
-        self.params = params
-        self.actions = tuple(actions)
-        self.validate = validate
-        self._handlers: dict[str, Handler | None] = {}
-        for action in self.actions:
-            if action.handler is not None or action.name not in self._handlers:
-                self._handlers[action.name] = action.handler
-
-    def advertised_actions(self) -> tuple[Action, ...]:
-        return self.actions
-
-    def handler(self, name: str) -> Handler | None:
-        return self._handlers.get(name)
-
-    def action_names(self) -> list[str]:
-        names: list[str] = []
-        for action in self.actions:
-            if action.name not in names:
-                names.append(action.name)
-        return names
-
-    def usage(self) -> str:
-        return f"usage: {self.name} {{{'|'.join([*self.action_names(), 'usage'])}}}\n"
-
-
-class Context:
-    """What an action works with; tests build one directly with fakes."""
-
-    def __init__(
-        self,
-        env: OcfEnvironment,
-        config: Params,
-        log: Logger,
-        *,
-        deadline: Deadline | None = None,
-        runner: CommandRunner | None = None,
-    ) -> None:
-        self.env = env
-        self.config = config
-        self.log = log
-        self._deadline = deadline
-        self._runner = runner
-        self._state: StateFile | None = None
-        self._notification: Notification | None = None
-
-    @property
-    def deadline(self) -> Deadline:
-        if self._deadline is None:
-            from alua.host.run import Deadline
-
-            self._deadline = Deadline(self.env.time_budget())
-        return self._deadline
-
-    @property
-    def runner(self) -> CommandRunner:
-        if self._runner is None:
-            from alua.host.run import CommandRunner
-
-            self._runner = CommandRunner(self.deadline, env=self.env.raw)
-        return self._runner
-
-    @property
-    def state(self) -> StateFile:
-        if self._state is None:
-            from alua.host.state import StateFile
-
-            self._state = StateFile(self.env.rsctmp, self.env.instance)
-        return self._state
-
-    @property
-    def notification(self) -> Notification:
-        if self._notification is None:
-            from alua.ocf.notify import Notification
-
-            self._notification = Notification(self.env.raw)
-        return self._notification
-
-    @property
-    def strict(self) -> bool:
-        """Whether this action must refuse a bad configuration."""
-        if self.env.action in STRICT_ACTIONS:
-            return True
-        return self.env.action == "monitor" and not self.env.is_probe
+    from alua.ocf.context import ActionContext
+    from alua.ocf.declaration import Agent, Handler
 
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _validate_all(ctx: Context) -> ExitStatus:
+def _validate_all(ctx: ActionContext) -> ExitStatus:
     return ExitStatus.OK
 
 
@@ -228,8 +94,6 @@ def main(
 
 
 def _run(agent: Agent, env: OcfEnvironment, handler: Handler) -> int:
-    from alua.host.run import Deadline
-
     log = Logger(env)
     status: int
     reason = ""
@@ -237,10 +101,10 @@ def _run(agent: Agent, env: OcfEnvironment, handler: Handler) -> int:
     deadline = Deadline(budget)  # the same moment the alarm fires
     previous = _signal.signal(_signal.SIGALRM, _on_alarm)
     _signal.setitimer(_signal.ITIMER_REAL, budget)
-    ctx: Context | None = None
+    ctx: ActionContext | None = None
     try:
         config, errors = agent.params.from_env(env.raw, strict=False)
-        ctx = Context(env, config, log, deadline=deadline)
+        ctx = agent.context(env, config, log, deadline=deadline)
         if errors and ctx.strict:
             for error in errors[1:]:
                 log.error(error.reason)

@@ -1,0 +1,58 @@
+"""The small checks parameters share: name charsets, object names, NODE=VALUE maps.
+
+OCF's boolean words live with the contract (alua.ocf.environment.is_true).
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection
+
+LETTERS_DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def charset(extra: str) -> frozenset[str]:
+    """ASCII letters and digits and ``extra``: what a tool or the kernel accepts in a name."""
+    return frozenset(LETTERS_DIGITS + extra)
+
+
+def bad_characters(name: str, allowed: frozenset[str]) -> str:
+    """The characters of ``name`` outside ``allowed``, sorted and each once ("" when none)."""
+    return "".join(sorted({c for c in name if c not in allowed}))
+
+
+def check_object_name(
+    name: str, allowed: frozenset[str], *, max_len: int, cannot: str, reserved: Collection[str], reserved_problem: str
+) -> None:
+    """Raise ValueError unless ``name`` is safe as one kernel object (sysfs or configfs path component)."""
+    if not name:
+        raise ValueError("is empty")
+    if len(name) > max_len:
+        raise ValueError(f"is longer than {max_len} characters")
+    bad = bad_characters(name, allowed)
+    if bad:
+        raise ValueError(f"contains characters {cannot}: {bad!r}")
+    if name in reserved:
+        raise ValueError(reserved_problem)
+
+
+_NODE_CHARS = charset("_.-")
+
+
+def check_node_name(name: str) -> None:
+    """Cluster node names become target group names: keep them to hostname characters."""
+    if not name:
+        raise ValueError("is empty")
+    bad = bad_characters(name, _NODE_CHARS)
+    if bad:
+        raise ValueError(f"contains characters a node name cannot have: {bad!r}")
+    if name in (".", "..") or len(name) > 255:
+        raise ValueError("is not a usable node name")
+
+
+def parse_node_map(raw: str, what: str, check: Callable[[str], None]) -> tuple[tuple[str, str], ...]:
+    """``"node1=value1 node2=value2"`` in order; each node once."""
+    from alua.ocf.params import parse_pairs
+
+    return parse_pairs(raw, "node", what, check_node_name, check, key_name="node name")
