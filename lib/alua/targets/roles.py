@@ -113,6 +113,20 @@ class AluaBackend:
 
         ``local_problems``: what local_problems() just returned, so it is not read twice.
         """
+        local = topology.local
+        if local is None:
+            return ["this node has no target in parameter 'targets'"]
+        if not self.loaded():
+            return [self.not_loaded()]
+        problems = list(self.local_problems(topology) if local_problems is None else local_problems)
+        return problems + self.target_problems(local)
+
+    def not_loaded(self) -> str:
+        """Why the kernel target is missing, naming the tree that is not there."""
+        raise NotImplementedError
+
+    def target_problems(self, local: NodePort) -> list[str]:
+        """What keeps the local target itself from serving (not enabled, wrong ids, ...)."""
         raise NotImplementedError
 
     def open_access(self, topology: Topology, *, reassert: bool = False) -> None:

@@ -190,13 +190,11 @@ class LioBackend(AluaBackend):
                 )
         return problems
 
-    def readiness_problems(self, topology: Topology, local_problems: list[str] | None = None) -> list[str]:
-        local = topology.local
-        if local is None:
-            return ["this node has no target in parameter 'targets'"]
-        if not self.loaded():
-            return [f"LIO is not loaded ({self.configfs.path('core')} missing)"]
-        problems = list(self.local_problems(topology) if local_problems is None else local_problems)
+    def not_loaded(self) -> str:
+        return f"LIO is not loaded ({self.configfs.path('core')} missing)"
+
+    def target_problems(self, local: NodePort) -> list[str]:
+        problems = []
         tpg = self._tpg(local.target)
         enabled = self.configfs.read_text(*tpg, "enable")
         if enabled is None:

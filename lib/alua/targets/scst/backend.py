@@ -209,13 +209,11 @@ class ScstBackend(AluaBackend):
             problems += self.target_layer.problems(local)
         return problems
 
-    def readiness_problems(self, topology: Topology, local_problems: list[str] | None = None) -> list[str]:
-        local = topology.local
-        if local is None:
-            return ["this node has no target in parameter 'targets'"]
-        if not self.loaded():
-            return [f"SCST is not loaded ({self.sysfs.root} missing)"]
-        problems = list(self.local_problems(topology) if local_problems is None else local_problems)
+    def not_loaded(self) -> str:
+        return f"SCST is not loaded ({self.sysfs.root} missing)"
+
+    def target_problems(self, local: NodePort) -> list[str]:
+        problems = []
         enabled = self.sysfs.read("targets", self.driver, local.target, "enabled")
         if enabled is None:
             problems.append(f"local target {local.target} is not registered with driver {self.driver}")
