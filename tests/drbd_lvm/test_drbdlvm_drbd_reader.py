@@ -1,4 +1,4 @@
-"""lib/alua/drbd.py over real captured DRBD 8.4 and DRBD 9 output.
+"""lib/alua/tools/drbd/ over real captured DRBD 8.4 and DRBD 9 output.
 
 pytest-subprocess (``fp``) stands in for drbdsetup; an unregistered command
 fails the test, which is how "no command runs" is shown for the /proc/drbd

@@ -1,4 +1,4 @@
-"""lib/alua/lvm.py over output captured from lvm2 2.03.16, and lib/alua/dm.py over a sysfs tree."""
+"""lib/alua/tools/lvm.py over output captured from lvm2 2.03.16, and lib/alua/tools/dm.py over a sysfs tree."""
 
 from __future__ import annotations
 
