@@ -13,7 +13,7 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.realpath(__file__))
-FIXTURES = os.path.join(os.path.dirname(HERE), "fixtures")
+FIXTURES = os.path.join(os.path.dirname(os.path.dirname(HERE)), "lockgroup", "fixtures")
 
 
 def state_dir():
