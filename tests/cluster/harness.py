@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -39,7 +40,7 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from cluster.alua_checks import RTPG_STATES, GroupView, alua_view, replay_writes, two_active_moments  # noqa: F401
 from cluster.config import (  # noqa: F401 - the harness's public names

@@ -108,12 +108,6 @@ class Fault:
                 "seconds": self.seconds}
 
 
-
-
-Show = Callable[[], str]
-Store = Callable[[bytes], None]
-Text = Any  # str, or a Show computing it
-
 class EmulatorBase:
     """An emulated kernel tree: FUSE server, lock, faults, the write log, the backdoor and control ops."""
 

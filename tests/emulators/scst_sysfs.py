@@ -416,6 +416,10 @@ class DeviceGroup:
     tg_dir: Optional[Directory] = None
 
 
+Show = Callable[[], str]
+Store = Callable[[bytes], None]
+Text = Any  # str, or a Show computing it
+
 MGMT_HELP_DG = ('Usage: echo "create group_name" >mgmt\n'
                 '       echo "del group_name" >mgmt\n')
 MGMT_HELP_DG_DEVS = ('Usage: echo "add device" >mgmt\n'
