@@ -12,7 +12,7 @@ import time
 from alua import __version__
 from alua.host import proc
 from alua.host.cluster import cluster_property
-from alua.host.context import Context
+from alua.host.context import Context, service_action
 from alua.host.proc import check_pidfile_path
 from alua.host.run import REPORT_RESERVE_S, CommandTimeout
 from alua.ocf import params
@@ -348,21 +348,6 @@ def validate_config(ctx: Context) -> None:
         raise ConfigError("args", "disables fencing (--enable_fencing 0) without allow_stonith_disabled=true")
 
 
-def start(ctx: Context) -> ExitStatus:
-    return DlmService(ctx).start()
-
-
-def stop(ctx: Context) -> ExitStatus:
-    return DlmService(ctx).stop()
-
-
-def monitor(ctx: Context) -> ExitStatus:
-    return DlmService(ctx).monitor()
-
-
-def validate_all(ctx: Context) -> ExitStatus:
-    return DlmService(ctx).validate()
-
 
 AGENT = Agent(
     name="dlm",
@@ -380,10 +365,10 @@ AGENT = Agent(
     validate=validate_config,
     context=Context,
     actions=[
-        Action("start", start, timeout=90),
-        Action("stop", stop, timeout=100),
-        Action("monitor", monitor, timeout=20, interval=30, depth=0),
-        Action("validate-all", validate_all, timeout=30),
+        Action("start", service_action(DlmService, "start"), timeout=90),
+        Action("stop", service_action(DlmService, "stop"), timeout=100),
+        Action("monitor", service_action(DlmService, "monitor"), timeout=20, interval=30, depth=0),
+        Action("validate-all", service_action(DlmService, "validate"), timeout=30),
         Action("meta-data", None, timeout=5),
     ],
 )

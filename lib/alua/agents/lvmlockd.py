@@ -11,7 +11,7 @@ import time
 
 from alua import __version__
 from alua.host import proc
-from alua.host.context import Context
+from alua.host.context import Context, service_action
 from alua.host.proc import check_pidfile_path
 from alua.host.run import REPORT_RESERVE_S, CommandTimeout
 from alua.ocf import params
@@ -215,21 +215,6 @@ def validate_config(ctx: Context) -> None:
     proc.refuse_globally_unique(ctx.env.raw, DAEMON)
 
 
-def start(ctx: Context) -> ExitStatus:
-    return LvmLockdService(ctx).start()
-
-
-def stop(ctx: Context) -> ExitStatus:
-    return LvmLockdService(ctx).stop()
-
-
-def monitor(ctx: Context) -> ExitStatus:
-    return LvmLockdService(ctx).monitor()
-
-
-def validate_all(ctx: Context) -> ExitStatus:
-    return LvmLockdService(ctx).validate()
-
 
 AGENT = Agent(
     name="lvmlockd",
@@ -246,10 +231,10 @@ AGENT = Agent(
     validate=validate_config,
     context=Context,
     actions=[
-        Action("start", start, timeout=90),
-        Action("stop", stop, timeout=90),
-        Action("monitor", monitor, timeout=20, interval=30, depth=0),
-        Action("validate-all", validate_all, timeout=20),
+        Action("start", service_action(LvmLockdService, "start"), timeout=90),
+        Action("stop", service_action(LvmLockdService, "stop"), timeout=90),
+        Action("monitor", service_action(LvmLockdService, "monitor"), timeout=20, interval=30, depth=0),
+        Action("validate-all", service_action(LvmLockdService, "validate"), timeout=20),
         Action("meta-data", None, timeout=5),
     ],
 )

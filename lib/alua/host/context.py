@@ -6,12 +6,26 @@ from alua.ocf.context import ActionContext
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
     from alua.host.run import CommandRunner
     from alua.host.state import StateFile
     from alua.ocf.deadline import Deadline
     from alua.ocf.environment import OcfEnvironment
+    from alua.ocf.exitstatus import ExitStatus
     from alua.ocf.log import Logger
     from alua.ocf.params import Params
+
+
+def service_action(service: Callable[[Context], Any], method: str) -> Callable[[Context], ExitStatus]:
+    """An action handler that builds ``service`` for the action's context and runs one of its methods."""
+
+    def handler(ctx: Context) -> ExitStatus:
+        result: ExitStatus = getattr(service(ctx), method)()
+        return result
+
+    return handler
 
 
 class Context(ActionContext):

@@ -37,6 +37,23 @@ def check_object_name(
         raise ValueError(reserved_problem)
 
 
+def parse_names(raw: str, check: Callable[[str], None], *, kind: str, none: str) -> tuple[str, ...]:
+    """Whitespace-separated names, each checked and each once; ``kind`` names one in a reason
+    ("resource name"), ``none`` is the reason for an empty list ("lists no DRBD resource")."""
+    names: list[str] = []
+    for name in raw.split():
+        try:
+            check(name)
+        except ValueError as e:
+            raise ValueError(f"has {kind} {name!r} that {e}") from None
+        if name in names:
+            raise ValueError(f"names {name} twice")
+        names.append(name)
+    if not names:
+        raise ValueError(none)
+    return tuple(names)
+
+
 _NODE_CHARS = charset("_.-")
 
 

@@ -9,7 +9,7 @@ lvcreate 2.03.16 in tests/drbd_lvm/fixtures/lvm/lvcreate_name_rules.tsv.
 
 from __future__ import annotations
 
-from alua.host.validate import bad_characters, charset
+from alua.host.validate import bad_characters, charset, parse_names
 from alua.ocf.errors import OcfError
 from alua.host.run import CommandFailed
 
@@ -76,20 +76,10 @@ def check_lv_name(name: str) -> None:
 
 def parse_lv_names(raw: str) -> tuple[str, ...]:
     """Whitespace-separated LV names (without the VG), each once."""
-    names: list[str] = []
     for name in raw.split():
         if "/" in name:
             raise ValueError(f"has {name!r}: give LV names without the volume group")
-        try:
-            check_lv_name(name)
-        except ValueError as e:
-            raise ValueError(f"has LV name {name!r} that {e}") from None
-        if name in names:
-            raise ValueError(f"names {name} twice")
-        names.append(name)
-    if not names:
-        raise ValueError("lists no logical volume")
-    return tuple(names)
+    return parse_names(raw, check_lv_name, kind="LV name", none="lists no logical volume")
 
 
 def _report(stdout: str, kind: str) -> list[dict[str, str]]:

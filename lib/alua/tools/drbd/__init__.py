@@ -31,7 +31,7 @@ the agents use events2, which needs no json import on the monitor path.
 
 from __future__ import annotations
 
-from alua.host.validate import bad_characters, charset
+from alua.host.validate import bad_characters, charset, parse_names
 
 
 PRIMARY = "Primary"
@@ -55,18 +55,7 @@ def check_resource_name(name: str) -> None:
 
 def parse_resource_names(raw: str) -> tuple[str, ...]:
     """Whitespace-separated DRBD resource names, each once."""
-    names: list[str] = []
-    for name in raw.split():
-        try:
-            check_resource_name(name)
-        except ValueError as e:
-            raise ValueError(f"has resource name {name!r} that {e}") from None
-        if name in names:
-            raise ValueError(f"names {name} twice")
-        names.append(name)
-    if not names:
-        raise ValueError("lists no DRBD resource")
-    return tuple(names)
+    return parse_names(raw, check_resource_name, kind="resource name", none="lists no DRBD resource")
 
 
 # -- state objects ----------------------------------------------------------
