@@ -21,7 +21,7 @@ from alua.host.context import Context
 from alua.ocf.environment import OcfEnvironment
 from alua.ocf.log import Logger
 from alua.host.run import CommandRunner
-from alua.ocf.deadline import Deadline
+from alua.ocf.context import Deadline
 from conftest import AGENTS_DIR, AgentResult, ocf_environment, run_agent
 
 HERE = Path(__file__).resolve().parent

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
     from alua.host.run import CommandRunner
     from alua.host.state import StateFile
-    from alua.ocf.deadline import Deadline
+    from alua.ocf.context import Deadline
     from alua.ocf.environment import OcfEnvironment
     from alua.ocf.exitstatus import ExitStatus
     from alua.ocf.log import Logger

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from alua.ocf.log import Logger
-    from alua.ocf.deadline import Deadline
+    from alua.ocf.context import Deadline
 
 PROC = "/proc"
 

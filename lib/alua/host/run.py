@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 
-from alua.ocf.deadline import Deadline
+from alua.ocf.context import Deadline
 from alua.ocf.errors import ActionTimeout, NotInstalledError, OcfError
 
 TYPE_CHECKING = False

@@ -1,12 +1,17 @@
-"""What an action works with from the contract: environment, typed configuration, log, deadline."""
+"""What an action works with from the contract: environment, typed configuration, log, and its Deadline.
+
+The Deadline is Pacemaker's op timeout less headroom: the dispatcher starts it with the
+action's alarm, and everything that waits (a command, a poll) asks it how long is left.
+"""
 
 from __future__ import annotations
+
+import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import TypeVar
 
-    from alua.ocf.deadline import Deadline
     from alua.ocf.environment import OcfEnvironment
     from alua.ocf.log import Logger
     from alua.ocf.notify import Notification
@@ -39,8 +44,7 @@ class ActionContext:
     @property
     def deadline(self) -> Deadline:
         if self._deadline is None:
-            from alua.ocf.deadline import Deadline
-
+        
             self._deadline = Deadline(self.env.time_budget())
         return self._deadline
 
@@ -58,3 +62,18 @@ class ActionContext:
         if self.env.action in STRICT_ACTIONS:
             return True
         return self.env.action == "monitor" and not self.env.is_probe
+
+
+class Deadline:
+    """The moment the current action must be done by."""
+
+    __slots__ = ("_end",)
+
+    def __init__(self, seconds: float) -> None:
+        self._end = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return max(self._end - time.monotonic(), 0.0)
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0.0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from alua.ocf.deadline import Deadline
+from alua.ocf.context import Deadline
 from alua.ocf.environment import OcfEnvironment
 from alua.ocf.errors import ActionTimeout, OcfError
 from alua.ocf.exitstatus import ExitStatus

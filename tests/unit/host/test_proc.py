@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from alua.host import proc
-from alua.ocf.deadline import Deadline
+from alua.ocf.context import Deadline
 
 SLEEPER = """#!/usr/bin/python3 -I
 import signal, sys, time

@@ -8,7 +8,7 @@ import pytest
 
 from alua.ocf.exitstatus import ExitStatus
 from alua.host.run import CommandFailed, CommandRunner, CommandTimeout, ToolNotFound
-from alua.ocf.deadline import Deadline
+from alua.ocf.context import Deadline
 
 
 def test_runs_argv_without_shell(fp) -> None:

@@ -18,7 +18,7 @@ from alua.tools.drbd import procfs as drbd_procfs
 from alua.tools.drbd import reader as drbd_reader
 from alua.ocf.errors import OcfError
 from alua.host.run import CommandRunner, CommandTimeout
-from alua.ocf.deadline import Deadline
+from alua.ocf.context import Deadline
 from drbd_lvm.harness import kernel  # noqa: F401 - fixture
 from drbd_lvm.states import (
     DISK_STATES,

@@ -5,7 +5,7 @@ Checked on every monitor, so nothing here imports more than the addresses module
 
 from __future__ import annotations
 
-from alua.host.addresses import check_ipv4, check_ipv6, parse_address_map
+from alua.host.validate import check_ipv4, check_ipv6, parse_address_map
 from alua.host.validate import charset, check_object_name
 
 _NAME_CHARS = charset("_.:@+-")
