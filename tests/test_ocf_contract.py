@@ -111,7 +111,7 @@ def test_metadata_is_ocf_1_1_with_timeouts_and_roles(agent: str) -> None:
 
 def test_metadata_escapes_markup_in_descriptions() -> None:
     from alua.ocf import params
-    from alua.ocf.agent import Action, Agent
+    from alua.ocf.declaration import Action, Agent
     from alua.ocf.metadata import build_metadata
 
     nasty = 'a & b < c > d "quoted" \'single\' ]]> <!-- x -->'

@@ -9,7 +9,7 @@ of its group.
 
 from __future__ import annotations
 
-from alua.lio import STATE_CODES, state_name
+from alua.targets.lio.backend import STATE_CODES, state_name
 from backends.harness import NODES, StorageNode
 from scst import harness as scst
 

@@ -3,7 +3,7 @@
 One table, two adapters (adapters.py): scst over the SCST sysfs emulator,
 lio over the LIO configfs emulator.  A scenario reads like what Pacemaker
 does to a two-node cluster; the adapter only says where the backend keeps a
-group's state.  Both agents share one role core (lib/alua/alua.py), so any
+group's state.  Both agents share one role core (lib/alua/targets/roles.py), so any
 difference here is a backend bug.
 """
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
 import shutil
 import signal
 import subprocess
@@ -43,303 +42,37 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Callable
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-if str(ROOT / "tests") not in sys.path:
-    sys.path.insert(0, str(ROOT / "tests"))
-
-from emulators.client import ScstEmulator  # noqa: E402
-
-NODEINIT = HERE / "nodeinit.py"
-#: fence agents for the test nodes, overlaid on /usr/sbin inside each node (never installed on the host)
-FENCE_BINDIR = HERE / "sbin"
-FENCE_AGENT = "fence_alua_netns"
-FENCE_RESOURCE = "fence_ns"
-CRM_SNIPPET = ROOT / "crm" / "scst.crm"
-PYTHON = "/usr/bin/python3"
-SUBNET = "10.99.0"
-DEVICE_GROUP = "vg1"
-SEED_NODES = ("hpms01", "hpms02")
-SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-#: Target port group states as sg_rtpg prints them (SPC-4 asymmetric access states).
-RTPG_STATES = {
-    "active": (0x0, "active/optimized"),
-    "nonoptimized": (0x1, "active/non optimized"),
-    "standby": (0x2, "standby"),
-    "unavailable": (0x3, "unavailable"),
-    "offline": (0xE, "offline"),
-    "transitioning": (0xF, "transitioning between states"),
-}
-
-
-class ClusterError(AssertionError):
-    """Something in the live cluster did not happen in time (message has crm_mon's view)."""
-
-
-def target(node: str, lun: str = DEVICE_GROUP) -> str:
-    """The node's iSCSI target, named as in the seed (iqn.2016-02.local.virtual:hpms01.vg1)."""
-    return f"iqn.2016-02.local.virtual:{node}.{lun}"
-
-
-def scst_config(node: str, nodes: tuple[str, ...]) -> dict[str, Any]:
-    """A storage node's SCST before the cluster touches ALUA (as tests/scst/harness.py node_config):
-    device vg1, the local target registered with rel_tgt_id = the node's position."""
-    return {
-        "drivers": {"iscsi": {"enabled": 1}},  # scst.conf enables the driver (SCST leaves it disabled)
-        "devices": {DEVICE_GROUP: {"handler": "vdisk_blockio", "filename": "/dev/drbd0", "usn": "509f7d73"}},
-        "targets": {
-            "iscsi": {target(node): {"rel_tgt_id": nodes.index(node) + 1, "enabled": 1, "luns": {"0": DEVICE_GROUP}}}
-        },
-    }
-
-
-# -- the crmsh snippet ------------------------------------------------------------
-
-
-class Snippet:
-    """The ALUA layer's crmsh text as loaded here, and what was changed to load it."""
-
-    def __init__(self, source: Path, text: str, changes: list[str], primitive: str, clone: str) -> None:
-        self.source = source
-        self.text = text
-        self.changes = changes
-        self.primitive = primitive
-        self.clone = clone
-
-
-def scst_snippet(nodes: tuple[str, ...]) -> Snippet:
-    """crm/scst.crm adapted to this machine and these nodes (what changed is in ``changes``)."""
-    source = CRM_SNIPPET
-    if not source.exists():
-        raise ClusterError(f"{source} is missing: it holds the ALUA layer's crmsh configuration")
-    text = source.read_text()
-    changes: list[str] = []
-    primitive = re.search(r"^primitive\s+(\S+)\s+ocf:alua:scst\b", text, re.M)
-    if primitive is None:
-        raise ClusterError(f"{source}: no 'primitive ... ocf:alua:scst' in it")
-    clone = re.search(rf"^clone\s+(\S+)\s+{re.escape(primitive.group(1))}\b", text, re.M)
-    if clone is None:
-        raise ClusterError(f"{source}: no clone of {primitive.group(1)} in it")
-    # No DRBD here (no kernel module): the DRBD layer is left out, so the agent must not wait for it.
-    text, n = re.subn(r"\s*\bdrbd_resources=(\"[^\"]*\"|\S+)", "", text)
-    if n:
-        changes.append(f"removed drbd_resources from {primitive.group(1)} (no DRBD layer here)")
-    # No LV either: each node's emulated SCST comes with its device and target (scst_config), as
-    # an admin's scst.conf makes them; the layer devices= creates is tested in tests/scst.
-    text, n = re.subn(r"\s*\bdevices=(\"[^\"]*\"|\S+)", "", text)
-    if n:
-        changes.append(f"removed devices from {primitive.group(1)} (no LV here: SCST comes configured)")
-    # portals= restricts the target the agent owns (devices=), so it goes with it.
-    text, n = re.subn(r"\n[ \t]*portals=(\"[^\"]*\"|\S+)[ \t]*\\(?=\n)", "", text)
-    if n:
-        changes.append(f"removed portals from {primitive.group(1)} (it goes with devices)")
-    if tuple(nodes) != SEED_NODES:
-        wanted = " ".join(f"{n}={target(n)}" for n in nodes)
-        text, n = re.subn(r"\btargets=\"[^\"]*\"", f'targets="{wanted}"', text)
-        if n != 1:
-            raise ClusterError(f'{source}: cannot find the targets="..." parameter to list {nodes}')
-        changes.append(f"targets lists {', '.join(nodes)}")
-        text, n = re.subn(r"\bclone-max=\d+", f"clone-max={len(nodes)}", text)
-        if n:
-            changes.append(f"clone-max={len(nodes)}")
-    return Snippet(source, text, changes, primitive.group(1), clone.group(1))
-
-
-# -- processes ----------------------------------------------------------------------
-
-
-def _alive(pid: int) -> bool:
-    """True while pid exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    return stat[stat.rindex(b")") + 2 :][:1] != b"Z"
-
-
-def _start_time(pid: int) -> int | None:
-    """The process's start time (clock ticks since boot), to tell it from a later one with the same PID."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    return int(stat[stat.rindex(b")") + 2 :].split()[19])
-
-
-def descendants(root: int) -> list[int]:
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(b")") + 2 :].split()
-        parents.setdefault(int(fields[1]), []).append(int(entry))
-    found: list[int] = []
-    queue = [root]
-    while queue:
-        for child in parents.get(queue.pop(), []):
-            found.append(child)
-            queue.append(child)
-    return found
-
-
-class NodeInit:
-    """The first process of a node (or of the switch): holds its namespaces, spawns and reaps."""
-
-    def __init__(self, name: str, directory: Path | None, log: Path, *, fence_bindir: Path | None = None) -> None:
-        host_mnt = os.readlink("/proc/self/ns/mnt")
-        if directory is None:
-            unshare = ["unshare", "--net", "--"]
-        else:
-            unshare = ["unshare", "--net", "--mount", "--uts", "--propagation", "private", "--"]
-        argv = [*unshare, PYTHON, str(NODEINIT), "--name", name, "--host-mnt-ns", host_mnt]
-        if directory is not None:
-            argv += ["--dir", str(directory)]
-        if fence_bindir is not None:
-            argv += ["--fence-bindir", str(fence_bindir)]
-        with open(log, "ab") as stderr:
-            self.proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, start_new_session=True
-            )
-        self.log = log
-        self.pid = int(self._reply(15.0, f"{name}'s namespaces")["ready"])
-
-    def _reply(self, timeout: float, what: str) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        line = self.proc.stdout.readline() if ready else b""
-        if not line:
-            self.close()
-            raise ClusterError(
-                f"{what}: no answer from nodeinit in {timeout}s; {self.log.read_text(errors='replace')[-2000:]}"
-            )
-        reply: dict[str, Any] = json.loads(line)
-        if "error" in reply:
-            raise ClusterError(f"{what}: {reply['error']}")
-        return reply
-
-    def spawn(self, argv: list[str], env: dict[str, str], log: str) -> int:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write((json.dumps({"op": "spawn", "argv": argv, "env": env, "log": log}) + "\n").encode())
-        self.proc.stdin.flush()
-        return int(self._reply(10.0, f"spawn {argv[0]}")["pid"])
-
-    def nsenter(self, *, mount: bool = True) -> list[str]:
-        return ["nsenter", f"--target={self.pid}", "--net", *(["--mount", "--uts"] if mount else []), "--"]
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Close its stdin: it SIGKILLs everything below it and exits; then it is SIGKILLed if still there."""
-        if self.proc.poll() is None:
-            try:
-                assert self.proc.stdin is not None
-                self.proc.stdin.close()
-            except OSError:
-                pass
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                for pid in descendants(self.proc.pid):
-                    _kill(pid)
-                self.proc.kill()
-                self.proc.wait(timeout)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-
-def _kill(pid: int, sig: int = signal.SIGKILL) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def wait_until(
-    predicate: Callable[[], Any],
-    timeout: float,
-    what: str,
-    *,
-    context: Callable[[], str] | None = None,
-    interval: float = 0.2,
-) -> Any:
-    """Poll ``predicate`` until it returns something true; bounded, with a clear failure."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while True:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except (ClusterError, OSError, subprocess.SubprocessError, ET.ParseError) as e:
-            last_error = e
-        if time.monotonic() >= deadline:
-            details = f"\nlast error: {last_error}" if last_error else ""
-            raise ClusterError(
-                f"timed out after {timeout:.0f}s waiting for {what}{details}" + (f"\n{context()}" if context else "")
-            )
-        time.sleep(interval)
-
-
-# -- the cluster's view -------------------------------------------------------------
-
-
-class Status:
-    """What ``crm_mon --output-as=xml`` says, reduced to what the tests look at."""
-
-    def __init__(self, xml: str, primitive: str) -> None:
-        self.xml = xml
-        root = ET.fromstring(xml)
-        dc = root.find("./summary/current_dc")
-        self.dc = dc.get("name") if dc is not None and dc.get("present") == "true" else None
-        self.quorate = dc is not None and dc.get("with_quorum") == "true"
-        options = root.find("./summary/cluster_options")
-        self.maintenance = options is not None and options.get("maintenance-mode") == "true"
-        self.online = sorted(n.get("name", "") for n in root.iterfind("./nodes/node") if n.get("online") == "true")
-        #: node -> role of the primitive's instance there (Promoted, Unpromoted, Started, ...)
-        self.roles: dict[str, str] = {}
-        self.failed: list[str] = []
-        for rsc in root.iter("resource"):
-            if rsc.get("id") != primitive:
-                continue
-            for node in rsc.iterfind("node"):
-                self.roles[node.get("name", "")] = rsc.get("role", "")
-                if rsc.get("failed") == "true":
-                    self.failed.append(node.get("name", ""))
-        self.failures = [dict(f.attrib) for f in root.iterfind("./failures/failure")]
-        self.fail_counts: dict[str, int] = {}
-        for node in root.iterfind("./node_history/node"):
-            for history in node.iterfind("resource_history"):
-                if history.get("id") == primitive and history.get("fail-count"):
-                    count = history.get("fail-count", "0")
-                    self.fail_counts[node.get("name", "")] = 1000000 if count == "INFINITY" else int(count)
-
-    @property
-    def promoted(self) -> list[str]:
-        return sorted(n for n, role in self.roles.items() if role == "Promoted")
-
-    @property
-    def unpromoted(self) -> list[str]:
-        return sorted(n for n, role in self.roles.items() if role == "Unpromoted")
-
-
-class GroupView:
-    """One target port group as a node's SCST reports it (what sg_rtpg shows an initiator)."""
-
-    def __init__(self, name: str, group_id: int, state: str) -> None:
-        self.name = name
-        self.group_id = group_id
-        self.state = state
-
-    def rtpg_line(self) -> str:
-        code, text = RTPG_STATES.get(self.state, (-1, self.state))
-        return (
-            f"target port group id : 0x{self.group_id:x} ({self.name})  asymmetric access state : 0x{code:02x} ({text})"
-        )
+from cluster.alua_checks import RTPG_STATES, GroupView, alua_view, replay_writes, two_active_moments  # noqa: F401
+from cluster.config import (  # noqa: F401 - the harness's public names
+    CRM_SNIPPET,
+    DEVICE_GROUP,
+    FENCE_AGENT,
+    FENCE_BINDIR,
+    FENCE_RESOURCE,
+    HERE,
+    NODEINIT,
+    PYTHON,
+    ROOT,
+    SEED_NODES,
+    SUBNET,
+    SYSTEM_PATH,
+    Snippet,
+    scst_config,
+    scst_snippet,
+    target,
+)
+from cluster.namespaces import NodeInit, _alive, _kill, _start_time, descendants  # noqa: F401
+from emulators.client import ScstEmulator
+from support.observe import (  # noqa: F401
+    ClusterError,
+    Fencing,
+    Operation,
+    Status,
+    fencings,
+    notifications,
+    operations,
+    wait_until,
+)
 
 
 # -- a node ----------------------------------------------------------------------------
@@ -596,19 +329,7 @@ class Node:
 
     def alua_view(self, dg: str = DEVICE_GROUP) -> list[GroupView]:
         """The target port groups of device group dg as this node's emulated sysfs has them."""
-        if self.emulator is None:
-            return []
-        base = f"device_groups/{dg}/target_groups"
-        try:
-            names = sorted(n for n in os.listdir(self.emulator.path(base)) if n != "mgmt")
-        except FileNotFoundError:
-            return []
-        views = []
-        for name in names:
-            group_id = self.emulator.read(f"{base}/{name}/group_id").split("\n", 1)[0].strip()
-            state = self.emulator.read(f"{base}/{name}/state").split("\n", 1)[0].strip()
-            views.append(GroupView(name, int(group_id or 0), state))
-        return sorted(views, key=lambda v: v.group_id)
+        return alua_view(self.emulator, dg) if self.emulator is not None else []
 
     def states(self, dg: str = DEVICE_GROUP) -> dict[str, str]:
         return {v.name: v.state for v in self.alua_view(dg)}
@@ -1033,154 +754,27 @@ class Cluster:
         return self.wait_settled(timeout=timeout)
 
     def two_active_moments(self) -> list[str]:
-        """Replay every node's SCST write log in time order: the moments two nodes reported
-        their own group active at once (a crashed node reports nothing), and the moments one
-        node's view had two groups active.  Empty: never two active."""
-        overlaps, in_view = self.replay_writes()
-        return [
-            f"{start}..{end} ({(end - start) / 1e6:.0f} ms): nodes {nodes} each report their own group active"
-            for start, end, nodes in overlaps
-        ] + in_view
+        """The moments two nodes reported their own group active at once, or one node's view had two
+        groups active (alua_checks.two_active_moments). Empty: never two active."""
+        return two_active_moments(self.nodes.values())
 
     def replay_writes(self) -> tuple[list[tuple[int, int, list[str]]], list[str]]:
         """(cross-node overlaps as (start ns, end ns, nodes), one-node moments with two groups active)."""
-        events = sorted(
-            ((int(w["ts"]), node.name, w) for node in self.nodes.values() for w in node.writes()), key=lambda e: e[0]
-        )
-        own: dict[str, str] = {}
-        views: dict[str, dict[str, str]] = {}
-        overlaps: list[tuple[int, int, list[str]]] = []
-        in_view: list[str] = []
-        opened: tuple[int, list[str]] | None = None
-        for ts, name, w in events:
-            if w["result"] == "crash":
-                own.pop(name, None)  # its groups are gone with its kernel
-                views.pop(name, None)
-            else:
-                parts = w["path"].split("/")
-                if w["result"] != "ok" or len(parts) != 5 or parts[0] != "device_groups" or parts[4] != "state":
-                    continue
-                state = w["data"].strip()
-                views.setdefault(name, {})[parts[3]] = state
-                if parts[3] == name:
-                    own[name] = state
-                active_view = sorted(g for g, s in views[name].items() if s == "active")
-                if len(active_view) > 1:
-                    in_view.append(f"{ts}: {name}'s SCST has groups {active_view} active")
-            active_nodes = sorted(n for n, s in own.items() if s == "active")
-            if len(active_nodes) > 1 and opened is None:
-                opened = (ts, active_nodes)
-            elif len(active_nodes) <= 1 and opened is not None:
-                overlaps.append((opened[0], ts, opened[1]))
-                opened = None
-        if opened is not None:
-            overlaps.append((opened[0], time.time_ns(), opened[1]))
-        return overlaps, in_view
+        return replay_writes(self.nodes.values())
 
-    # -- the cluster's own records ------------------------------------------------------------
+    # -- the cluster's own records (support.observe parses them) ----------------------------------
+
+    def _logs(self) -> list[Path]:
+        return [node.log for node in self.nodes.values()]
 
     def operations(self, *, since: float = 0.0) -> list[Operation]:
-        """Every operation the nodes' executors ran, in time order, from each node's
-        pacemaker-controld log ("Result of <task> operation for <rsc> on <node>: <result> | ... rc=N")."""
-        found = []
-        year = time.localtime().tm_year
-        for node in self.nodes.values():
-            if not node.log.exists():
-                continue
-            for line in node.log.read_text(errors="replace").splitlines():
-                match = _RESULT.match(line)
-                if match is None:
-                    continue
-                stamp, task, rsc, where, result, details = match.groups()
-                when = _log_time(stamp, year)
-                rc = re.search(r"\brc=(\d+)", details or "")
-                if when >= since:
-                    found.append(Operation(when, where, task, rsc, result.strip(), int(rc.group(1)) if rc else None))
-        return sorted(found, key=lambda op: op.time)
-
-    def _controld_lines(self, pattern: re.Pattern[str], since: float) -> list[tuple[float, tuple[str, ...]]]:
-        found = []
-        year = time.localtime().tm_year
-        for node in self.nodes.values():
-            if not node.log.exists():
-                continue
-            for line in node.log.read_text(errors="replace").splitlines():
-                match = pattern.match(line)
-                if match is not None:
-                    when = _log_time(match.group(1), year)
-                    if when >= since:
-                        found.append((when, match.groups()[1:]))
-        return sorted(found)
+        """Every operation the nodes' executors ran, in time order (each node's pacemaker-controld log)."""
+        return operations(self._logs(), since=since)
 
     def fencings(self, *, since: float = 0.0) -> list[Fencing]:
-        """Every fencing the controllers heard of ("Peer X was terminated (reboot) by Y on behalf
-        of Z: OK | event=..."), once per event (each node logs it), in time order."""
-        seen: dict[str, Fencing] = {}
-        for when, (target, action, by, client, result, event) in self._controld_lines(_FENCED, since):
-            key = event or f"{target}/{when}"
-            if key not in seen:
-                seen[key] = Fencing(when, target, action, by, client, result)
-        return sorted(seen.values(), key=lambda f: f.time)
+        """Every fencing the controllers heard of, once per event, in time order."""
+        return fencings(self._logs(), since=since)
 
     def notifications(self, *, since: float = 0.0) -> list[tuple[float, str, str]]:
-        """(time, key, node) of every notify operation a DC initiated, e.g.
-        (..., "p_scst_post_notify_stop_0", "hpms02"), in time order."""
-        return [(when, key, node) for when, (key, node) in self._controld_lines(_NOTIFY, since)]
-
-
-class Fencing:
-    """One fencing as the cluster logged it."""
-
-    __slots__ = ("time", "target", "action", "by", "client", "result")
-
-    def __init__(self, when: float, target: str, action: str, by: str, client: str, result: str) -> None:
-        self.time = when
-        self.target = target
-        self.action = action
-        self.by = by
-        self.client = client
-        self.result = result
-
-    def __repr__(self) -> str:
-        stamp = time.strftime("%H:%M:%S", time.localtime(self.time)) + f".{int(self.time % 1 * 1000):03d}"
-        return f"{stamp} {self.target} fenced ({self.action}) by {self.by} for {self.client}: {self.result}"
-
-
-class Operation:
-    """One executed operation as the cluster logged it."""
-
-    __slots__ = ("time", "node", "task", "rsc", "result", "rc")
-
-    def __init__(self, when: float, node: str, task: str, rsc: str, result: str, rc: int | None) -> None:
-        self.time = when
-        self.node = node
-        self.task = task  # probe, start, stop, promote, demote, notify, monitor
-        self.rsc = rsc
-        self.result = result
-        self.rc = rc
-
-    def __repr__(self) -> str:
-        stamp = time.strftime("%H:%M:%S", time.localtime(self.time)) + f".{int(self.time % 1 * 1000):03d}"
-        return f"{stamp} {self.node} {self.task} {self.rsc}: {self.result} (rc={self.rc})"
-
-
-_RESULT = re.compile(
-    r"^(\w{3} +\d+ \d{2}:\d{2}:\d{2}(?:\.\d+)?) \S+ pacemaker-controld.*?"
-    r"Result of (\S+) operation for (\S+) on (\S+): (.*?)(?: \| (.*))?$"
-)
-
-
-_FENCED = re.compile(
-    r"^(\w{3} +\d+ \d{2}:\d{2}:\d{2}(?:\.\d+)?) \S+ pacemaker-controld.*?"
-    r"Peer (\S+) was terminated \((\w+)\) by (\S+) on behalf of (\S+): (.*?)(?: \| event=(\S+))?$"
-)
-_NOTIFY = re.compile(
-    r"^(\w{3} +\d+ \d{2}:\d{2}:\d{2}(?:\.\d+)?) \S+ pacemaker-controld.*?"
-    r"Initiating notify operation (\S+) (?:locally )?on (\S+)"
-)
-
-
-def _log_time(stamp: str, year: int) -> float:
-    base, _, fraction = stamp.partition(".")
-    seconds = time.mktime(time.strptime(f"{year} {base}", "%Y %b %d %H:%M:%S"))
-    return seconds + (float(f"0.{fraction}") if fraction else 0.0)
+        """(time, key, node) of every notify operation a DC initiated, in time order."""
+        return notifications(self._logs(), since=since)

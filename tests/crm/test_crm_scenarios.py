@@ -420,4 +420,4 @@ def test_5_no_alua_where_the_target_layer_cannot_run(stack: Stack, started: Simu
 def test_scores_are_set_the_way_the_agents_set_them() -> None:
     """The scenarios write promotion scores with crm_attribute --promotion (attribute
     master-<resource>), as the agents' library does (and drbd-utils' crm_master)."""
-    assert "--promotion=" in (ROOT / "lib" / "alua" / "cluster.py").read_text()
+    assert "--promotion=" in (ROOT / "lib" / "alua" / "host" / "cluster.py").read_text()

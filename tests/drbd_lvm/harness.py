@@ -71,12 +71,14 @@ class FakeKernel:
 
 @pytest.fixture
 def kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeKernel:
-    from alua import dm, drbd
+    from alua.tools import dm
+    from alua.tools.drbd import byres as drbd_byres
+    from alua.tools.drbd import procfs as drbd_procfs
 
     fake = FakeKernel(tmp_path / "kernel")
     monkeypatch.setattr(dm, "SYS_BLOCK", str(fake.sys_block))
-    monkeypatch.setattr(drbd, "PROC_DRBD", str(fake.proc_drbd))
-    monkeypatch.setattr(drbd, "BY_RES", str(fake.by_res))
+    monkeypatch.setattr(drbd_procfs, "PROC_DRBD", str(fake.proc_drbd))
+    monkeypatch.setattr(drbd_byres, "BY_RES", str(fake.by_res))
     return fake
 
 
@@ -106,7 +108,7 @@ class InProcess:
         check_level: int | None = None,
         timeout_ms: int = 20000,
     ) -> AgentResult:
-        from alua.ocf.agent import main
+        from alua.ocf.dispatch import main
 
         meta = {"timeout": str(timeout_ms)}
         if interval is not None:

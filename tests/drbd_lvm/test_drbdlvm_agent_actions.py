@@ -206,7 +206,7 @@ def test_partially_active_vg_fails(agent, node) -> None:  # noqa: F811
 
 
 def test_suspended_lv_fails_after_a_grace(agent, node, monkeypatch) -> None:  # noqa: F811
-    from alua import drbd_lvm
+    from alua.agents import drbd_lvm
 
     monkeypatch.setattr(drbd_lvm, "SUSPEND_GRACE", 0.3)
     assert agent("start").rc == 0

@@ -285,6 +285,6 @@ def test_monitor_imports_nothing_heavy(storage, rsctmp) -> None:  # noqa: F811
     result = run_in_namespace(storage, "monitor", meta=RECURRING, rsctmp=rsctmp, importtime=True)
     assert result.rc == 0, str(result)
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
-    assert "alua.drbd_lvm" in imported
+    assert "alua.agents.drbd_lvm" in imported
     heavy = {"json", "subprocess", "typing", "re", "dataclasses", "lxml", "lxml.etree"}
     assert not imported & heavy, sorted(imported & heavy)

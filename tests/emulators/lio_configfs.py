@@ -63,9 +63,7 @@ A write-log entry of a refused np mkdir also has ``dmesg``: what the kernel logs
 from __future__ import annotations
 
 import errno
-import json
 import logging
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -73,24 +71,10 @@ from typing import Any, Callable
 
 try:  # imported as part of the tests package
     from . import fuse
-    from .scst_sysfs import (
-        Fault,
-        c_string,
-        errname,
-        kstrtoul,
-        control_reply,
-        serve,
-    )
+    from .base import EmulatorBase, Fault, c_string, errname, kstrtoul, serve
 except ImportError:  # run as a script
     import fuse  # type: ignore[no-redef]
-    from scst_sysfs import (  # type: ignore[no-redef]
-        Fault,
-        c_string,
-        errname,
-        kstrtoul,
-        control_reply,
-        serve,
-    )
+    from base import EmulatorBase, Fault, c_string, errname, kstrtoul, serve  # type: ignore[no-redef]
 
 Directory = fuse.Directory
 FuseError = fuse.FuseError
@@ -444,23 +428,21 @@ def show_address(family: int, address: bytes) -> str:
     return str(ipaddress.IPv6Address(address))
 
 
-class LioConfigfs:
+class LioConfigfs(EmulatorBase):
     """The emulated target core: state, its configfs tree, faults and the write log."""
 
+    ATTR = LioAttr
+    FAULT_ON = ("read", "write", "both", "mkdir", "rmdir")
+
     def __init__(self, state_dir: str, config: dict[str, Any]) -> None:
-        self.state_dir = state_dir
-        self.root = Directory()
-        self.server = fuse.FuseServer(self.root, fsname="configfs", subtype="lio_configfs", logger=log)
-        self.lock = self.server.lock
+        super().__init__(state_dir, fsname="configfs", subtype="lio_configfs", logger=log)
         self.kernel = str(config.get("kernel", "6.1.0"))
         self.has_rtpi = bool(config.get("rtpi", False))
         self.interfaces = {str(k): int(v) for k, v in (config.get("interfaces") or DEFAULT_INTERFACES).items()}
         self.backstores: dict[str, Backstore] = {}
         self.tpgs: dict[tuple[str, str, int], Tpg] = {}
-        self.faults: dict[str, Fault] = {}
         #: groups made by mkdir that have no id yet: not in the kernel's tg_pt_gps_list
         self.pending: dict[int, TgPtGp] = {}
-        self._writes = open(os.path.join(state_dir, "writes.jsonl"), "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
         with self.lock:
             self._build_root()
             self._load(config)
@@ -474,12 +456,7 @@ class LioConfigfs:
         if dmesg:
             entry["dmesg"] = dmesg
             log.info("kernel: %s", dmesg)
-        self._writes.write(json.dumps(entry) + "\n")
-        self._writes.flush()
-
-    def _fault_for(self, path: str, direction: str) -> Fault | None:
-        fault = self.faults.get(path)
-        return fault if fault is not None and fault.applies(direction) else None
+        self._log_entry(entry)
 
     # -- attribute plumbing -------------------------------------------------------
 
@@ -494,19 +471,6 @@ class LioConfigfs:
         # configfs: 0644 for a read-write attribute, 0444 read-only, 0200 write-only.
         node.mode = (node.mode & ~0o777) | (0o444 if show else 0) | (0o200 if store else 0)
         return parent.add(node)
-
-    def _read(self, ctx: RequestContext, node: LioAttr, show: Show) -> bytes:
-        fault = self._fault_for(node.rel_path(), "read")
-        if fault is not None:
-            if fault.kind == "hang":
-                if fault.wait(ctx.interrupted) == "interrupted":
-                    raise FuseError(errno.EINTR)
-            else:
-                raise FuseError(fault.errno_value())
-        with self.lock:
-            if node.removed:
-                raise FuseError(errno.ENODEV)
-            return show().encode("utf-8", "surrogateescape")
 
     def _write(self, ctx: RequestContext, node: LioAttr, store: Store, data: bytes) -> None:
         path = node.rel_path()
@@ -1103,42 +1067,12 @@ class LioConfigfs:
 
     # -- control operations -----------------------------------------------------------
 
-    def set_fault(self, spec: dict[str, Any]) -> None:
-        path = str(spec["path"]).strip("/")
-        kind = str(spec.get("kind", "eio")).lower()
-        on = str(spec.get("on", "write"))
-        if on not in ("read", "write", "both", "mkdir", "rmdir"):
-            raise ValueError("on must be read, write, both, mkdir or rmdir")
-        if kind != "hang" and not hasattr(errno, kind.upper()):
-            raise ValueError(f"unknown fault kind {kind!r}")
+    def _check_fault(self, kind: str, on: str) -> None:
         if kind == "hang" and on in ("mkdir", "rmdir"):
             raise ValueError(f"a {on} cannot hang here (it is served on the request loop)")
-        seconds = spec.get("seconds")
-        with self.lock:
-            old = self.faults.get(path)
-            if old is not None:
-                old.cleared.set()
-            self.faults[path] = Fault(path, kind, on, None if seconds is None else float(seconds))
 
-    def clear_faults(self) -> None:
-        with self.lock:
-            for fault in self.faults.values():
-                fault.cleared.set()
-            self.faults.clear()
-
-    def backdoor_set(self, path: str, value: Any) -> int:
-        """Store like a write(2) (same validation) without faults, logged by=backdoor."""
-        with self.lock:
-            node: Any = self.root
-            for part in path.strip("/").split("/"):
-                node = node.get(part) if isinstance(node, Directory) else None
-            if not isinstance(node, LioAttr) or node.store is None:
-                raise ValueError(f"no writable attribute at {path!r}")
-            data = value.encode() if isinstance(value, str) else str(value).encode()
-            return self._apply(node.rel_path(), node, node.store, data, None, "backdoor")
-
-    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
-        return control_reply(self, request, self._own_op)
+    def _backdoor_apply(self, node: Any, data: bytes) -> int:
+        return self._apply(node.rel_path(), node, node.store, data, None, "backdoor")
 
     def _own_op(self, op: Any, request: dict[str, Any]) -> dict[str, Any] | None:
         if op == "remove_lun":

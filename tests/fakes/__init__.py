@@ -5,6 +5,10 @@
   state in the directory named by ``ALUA_FAKE_STATE`` and appends its argv
   to ``calls.log`` there; ``fakestate.FakeStorage`` builds and inspects that
   directory from a test.
+- ``lockgroup/``: dlm_controld, dlm_tool, lvmlockd, lvmlockctl, lvmconfig, modprobe
+  and mount for the lock group's agents (fakelib.py: state in ``$ALUA_LOCKGROUP_FAKES``,
+  ``<tool>.calls``, ``<tool>.hang``/``.fail``; daemons detach like the real ones).
+  Put it first on PATH instead of ``bin/``.
 - ``kernel_ns.py``: runs a command in a private mount namespace where
   ``/sys/block`` is the state directory's ``sys_block/`` and ``/proc/drbd``
   its ``proc_drbd`` (absent: the drbd module is not loaded), so an agent

@@ -1,7 +1,7 @@
 """Lock-group tests: fake tools on PATH, captured outputs, contexts for unit tests.
 
 End-to-end tests run the agents as Pacemaker would (conftest.run_agent) with
-tests/lockgroup/fakes prepended to PATH and the fakes' state in a private
+tests/fakes/lockgroup prepended to PATH and the fakes' state in a private
 directory ($ALUA_LOCKGROUP_FAKES); fake daemons are killed after each test.
 Unit tests build a Context directly and fake the tools with pytest-subprocess.
 """
@@ -16,15 +16,16 @@ import time
 from pathlib import Path
 
 import pytest
-from alua import proc
-from alua.ocf.agent import Context
+from alua.host import proc
+from alua.host.context import Context
 from alua.ocf.environment import OcfEnvironment
 from alua.ocf.log import Logger
-from alua.run import CommandRunner, Deadline
+from alua.host.run import CommandRunner
+from alua.ocf.context import Deadline
 from conftest import AGENTS_DIR, AgentResult, ocf_environment, run_agent
 
 HERE = Path(__file__).resolve().parent
-FAKES = HERE / "fakes"
+FAKES = HERE.parent / "fakes" / "lockgroup"
 FIXTURES = HERE / "fixtures"
 SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 

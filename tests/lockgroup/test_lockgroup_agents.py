@@ -1,6 +1,6 @@
 """The dlm and lvmlockd agents end to end, as Pacemaker runs them, against fake tools on PATH.
 
-The fakes (tests/lockgroup/fakes) keep state where this machine lacks the
+The fakes (tests/fakes/lockgroup) keep state where this machine lacks the
 kernel pieces: a detached fake daemon, a fake dlm_tool/lvmlockctl answering
 from captured outputs, a fake modprobe and mount that only record.
 """

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from alua import dlm
+from alua.agents import dlm
+from alua.tools import dlm_kernel
 from alua.ocf.errors import ActionTimeout, NotInstalledError, OcfError
 from alua.ocf.exitstatus import ExitStatus
 from lockgroup.harness import FIXTURES, StubDaemon, fixture, hang, make_context
@@ -17,13 +18,13 @@ QUORUM = ["crm_attribute", "--type", "crm_config", "--name", "no-quorum-policy",
 
 
 @pytest.fixture
-def kernel(tmp_path: Path) -> dlm.DlmKernel:
+def kernel(tmp_path: Path) -> dlm_kernel.DlmKernel:
     """configfs mounted and dlm loaded, no lockspaces: start needs no modprobe or mount."""
     mounts = tmp_path / "mounts"
     mounts.write_text(f"configfs {tmp_path / 'config'} configfs rw 0 0\n")
     (tmp_path / "config" / "dlm").mkdir(parents=True)
     (tmp_path / "kernel-dlm").mkdir()
-    return dlm.DlmKernel(
+    return dlm_kernel.DlmKernel(
         configfs=str(tmp_path / "config"),
         lockspace_dir=str(tmp_path / "kernel-dlm"),
         modules=str(tmp_path / "modules"),
@@ -33,7 +34,7 @@ def kernel(tmp_path: Path) -> dlm.DlmKernel:
 
 def service(
     action: str,
-    kernel: dlm.DlmKernel,
+    kernel: dlm_kernel.DlmKernel,
     daemon: StubDaemon,
     params=None,
     *,
@@ -194,7 +195,7 @@ def test_start_without_a_readable_cib_warns_and_goes_on(fp, kernel) -> None:
 
 
 def test_start_mounts_configfs_and_loads_dlm_when_missing(fp, tmp_path) -> None:
-    bare = dlm.DlmKernel(
+    bare = dlm_kernel.DlmKernel(
         configfs=str(tmp_path / "config"),
         lockspace_dir=str(tmp_path / "none"),
         modules=str(tmp_path / "modules"),
@@ -214,7 +215,7 @@ def test_start_mounts_configfs_and_loads_dlm_when_missing(fp, tmp_path) -> None:
 def test_start_without_the_dlm_module_is_not_installed(fp, tmp_path) -> None:
     mounts = tmp_path / "mounts"
     mounts.write_text(f"configfs {tmp_path} configfs rw 0 0\n")
-    bare = dlm.DlmKernel(
+    bare = dlm_kernel.DlmKernel(
         configfs=str(tmp_path),
         lockspace_dir=str(tmp_path / "none"),
         modules=str(tmp_path / "modules"),

@@ -6,7 +6,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from alua import lvmlockd
+from alua.agents import lvmlockd
 from alua.ocf.errors import ActionTimeout, OcfError
 from alua.ocf.exitstatus import ExitStatus
 from lockgroup.harness import StubDaemon, fixture, hang, make_context

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import backends.harness
-from alua.scst_target import VAR_DIR_ENV
+from alua.targets.scst.layer_params import VAR_DIR_ENV
 from backends.harness import CLONE_META, NODES  # noqa: F401 - re-exported for the scst tests
 from emulators.client import ScstEmulator
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from alua.scst_target import VAR_DIR_ENV
+from alua.targets.scst.layer_params import VAR_DIR_ENV
 from emulators.fixtures import scst_emulator  # noqa: F401 - fixture
 from scst.harness import LUN_PATH, bare_config, node_config, target
 

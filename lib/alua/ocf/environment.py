@@ -10,6 +10,14 @@ DEFAULT_TIMEOUT_S = 20.0  # ocf-tester and manual runs pass no CRM_meta_timeout
 DEFAULT_REASON_PREFIX = "ocf-exit-reason:"
 DEFAULT_RSCTMP = "/run/resource-agents"
 
+# The words Pacemaker (crm_is_true) and OCF's shell helpers (ocf_is_true) read as true.
+OCF_TRUE = frozenset({"1", "true", "yes", "on", "y"})
+
+
+def is_true(value: str) -> bool:
+    """An OCF boolean: meta attributes, cluster properties, boolean parameters."""
+    return value.lower() in OCF_TRUE
+
 
 def _meta_int(env: Mapping[str, str], *names: str) -> int | None:
     for name in names:
@@ -62,7 +70,7 @@ class OcfEnvironment:
         self.clone_max = _meta_int(env, "clone_max")
         self.promoted_max = _meta_int(env, "promoted_max", "master_max")
         notify = env.get("OCF_RESKEY_CRM_meta_notify")
-        self.notify_enabled = None if notify is None else notify.lower() in ("true", "1", "yes", "on")
+        self.notify_enabled = None if notify is None else is_true(notify)
         # HA_debug arrives as the string "0" or "1"; "0" means off.
         self.debug = env.get("HA_debug", "0") == "1"
         self.logfile = env.get("HA_LOGFILE") or None

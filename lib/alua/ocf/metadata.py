@@ -9,7 +9,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from alua.ocf.agent import Agent
+    from alua.ocf.declaration import Agent
 
 DOCTYPE = '<!DOCTYPE resource-agent SYSTEM "ra-api-1.dtd">'
 OCF_VERSION = "1.1"

@@ -11,6 +11,7 @@ Runs on every ``monitor``: it imports neither ``typing`` nor ``dataclasses``
 
 from __future__ import annotations
 
+from alua.ocf.environment import OCF_TRUE
 from alua.ocf.errors import ConfigError
 
 TYPE_CHECKING = False
@@ -162,14 +163,13 @@ def _parse_int(minimum: int | None, maximum: int | None) -> Callable[[str], int]
     return parse
 
 
-_TRUE = frozenset({"1", "true", "yes", "on", "y"})
 _FALSE = frozenset({"0", "false", "no", "off", "n"})
 
 
 def parse_boolean(raw: str) -> bool:
     """OCF booleans as Pacemaker and crmsh write them."""
     low = raw.lower()
-    if low in _TRUE:
+    if low in OCF_TRUE:
         return True
     if low in _FALSE:
         return False

@@ -1,0 +1,1 @@
+"""Each agent's typed parameters, actions and declaration (AGENT), one module per agent."""

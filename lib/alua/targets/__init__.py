@@ -1,0 +1,1 @@
+"""ALUA: the backend-neutral role logic, the promotable agent shape and the SCST and LIO backends."""

@@ -1,0 +1,1 @@
+"""SCST: the sysfs tree, the ALUA backend and the target layer (devices, LUNs, portals)."""
