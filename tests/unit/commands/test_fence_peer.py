@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from alua import fence_peer as fp
+from alua.commands import fence_peer as fp
 from conftest import ROOT
 
 HANDLER = ["/usr/lib/drbd/crm-fence-peer.sh", "--timeout", "30", "--suicide-on-failure-if-primary"]
@@ -148,7 +148,7 @@ def test_runs_without_standard_streams_as_drbd_starts_it():
     # (The lab's first fault run: the handler died writing to it, and DRBD kept I/O frozen.)
     code = ("import os, sys; sys.path.insert(0, %r); "
             "os.environ.update(DRBD_PEER='hpms02', DRBD_RESOURCE='vg1'); "
-            "from alua import fence_peer as fp; "
+            "from alua.commands import fence_peer as fp; "
             "sys.exit(fp.main(['--timeout', '1', '--poll', '0.1', '--', '/bin/sh', '-c', 'exit 7']))"
             % str(ROOT / "lib"))
     proc = subprocess.run(["/usr/bin/python3", "-IS", "-c", code], stdin=subprocess.DEVNULL, timeout=60,

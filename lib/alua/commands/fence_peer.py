@@ -32,13 +32,14 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 
-from alua.run import CommandRunner, CommandTimeout, Deadline, ToolNotFound
+from alua.host.run import CommandRunner, CommandTimeout, ToolNotFound
+from alua.host.validate import check_node_name
+from alua.ocf.context import Deadline
 
 USAGE = (
     "usage: alua-fence-peer [--timeout S] [--poll S] [--promotable CLONE] [--loser-delay S] "
     "[--peer NODE] -- HANDLER [ARG...]"
 )
-NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 RESOURCE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9._:-]{0,127}$")
 FENCED, ALIVE, LOST, UNKNOWN = "fenced", "alive", "lost", "unknown"
 HANDLER_FAILED = 1  # DRBD: "fence-peer helper broken": I/O stays frozen
@@ -99,12 +100,20 @@ def parse_args(argv: list[str]) -> Options:
                 raise UsageError(f"--promotable {value!r}: not a resource id")
             o.promotable = value
         elif name == "--peer":
-            if not NODE_NAME.match(value):
+            if not node_name_ok(value):
                 raise UsageError(f"--peer {value!r}: not a node name")
             o.peer = value
         else:
             raise UsageError(f"unknown option {name!r}")
     return o
+
+
+def node_name_ok(name: str) -> bool:
+    try:
+        check_node_name(name)
+    except ValueError:
+        return False
+    return True
 
 
 def classify(node_state: ET.Element | None) -> str:
@@ -245,7 +254,7 @@ def main(argv: list[str] | None = None, *, cluster: Cluster | None = None, execv
         log(f"{resource}: cannot ask the cluster ({type(e).__name__}: {e})")
         me = ""
     peer = opts.peer or os.environ.get("DRBD_PEER", "") or cluster.peer_of(me)
-    if not NODE_NAME.match(peer or "-"):
+    if not node_name_ok(peer):
         log(f"{resource}: cannot tell which node is the peer; handing over at once")
     else:
         log(f"{resource}: lost the connection to {peer}; waiting until it is fenced or answers")

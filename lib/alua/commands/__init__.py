@@ -1,0 +1,1 @@
+"""Admin commands (sbin/): what cluster admins and DRBD run, beside the agents."""
