@@ -196,10 +196,10 @@ class MatrixMixin:
         self.wait_promoted_on(row, other)
         t_f = self.wait_fenced(row, prom)
         row["notes"].append(f"fenced after {t_f:.1f} s")
-        self.breakdown(row, other)
         self.n(T.INITIATOR).sh("findmnt /share && touch /share/still-mounted", timeout=60)
         self.return_node(row, prom)
         self.wait_redundant(row)
+        self.breakdown(row, other)
         return self.fault_end(row)
 
     def promoted_kill_1(self) -> str:
@@ -249,7 +249,6 @@ class MatrixMixin:
         if loser != other:
             row["notes"].append(f"the promoted node {prom} lost the race")
             self.wait_promoted_on(row, other)
-        self.breakdown(row, other if loser == prom else prom)
         left = CUT_SECONDS - (time.time() - row["t0"])
         if left > 0:
             time.sleep(left)
@@ -257,6 +256,7 @@ class MatrixMixin:
         self.r.event("replication-cut: link restored")
         self.return_node(row, loser)
         self.wait_redundant(row)
+        self.breakdown(row, other if loser == prom else prom)
         split = [n for n in T.STORAGE if "Split-Brain" in self.n(n).run(
             "journalctl -k -b --no-pager | grep -i split-brain", timeout=30, check=False)["stdout"]]
         if split:
@@ -270,7 +270,6 @@ class MatrixMixin:
         self.lab.instances[other].kill()
         t_f = self.wait_fenced(row, other)
         row["notes"].append(f"fenced after {t_f:.1f} s")
-        self.breakdown(row, prom)
 
         def peer_group(state: str):
             def check():
@@ -284,6 +283,7 @@ class MatrixMixin:
             raise StageFailed(f"the promotion moved away from {prom} when the unpromoted node died")
         self.return_node(row, other)
         self.wait_redundant(row)
+        self.breakdown(row, prom)
         wait_for(f"{other}'s group non-optimized in {prom}'s view again", peer_group("nonoptimized"), 60, interval=0.5)
         return self.fault_end(row)
 

@@ -161,7 +161,7 @@ def failover_from_journal(text: str, victim: str, survivor: str, t_kill: float, 
     """Failover milestones on the survivor, from Pacemaker's and corosync's own log lines."""
     ev = journal_events(text, {
         # DRBD (kernel) notices the peer is gone and freezes I/O (fencing resource-and-stonith)
-        "drbd_lost": r"drbd \S+: conn\( (Connected|WFBitMap\w*|SyncSource|SyncTarget) -> ",
+        "drbd_lost": r"drbd \S+: .*conn\( (Connected|WFBitMap\w*|SyncSource|SyncTarget) -> ",
         "handler_called": r"helper command: /sbin/drbdadm fence-peer(?! .*exit code)",
         "membership_lost": rf"(Node {victim} state is now lost|{victim}.*left|Removing all {victim})",
         "fenced_confirmed": rf"Operation '(off|reboot)' .*{victim}.*: OK",
