@@ -44,6 +44,20 @@ def staged(destdir: str, path: str) -> str:
     return os.path.join(destdir, path.lstrip("/")) if destdir else path
 
 
+def install_executable(source: str, directory: str, libdir: str) -> None:
+    """An agent or command with its LIBDIR line pointing at the installed library, swapped in whole."""
+    with open(os.path.join(TOP, source), encoding="utf-8") as f:
+        text = f.read()
+    text, n = LIBDIR_LINE.subn(f"LIBDIR = {libdir!r}", text, count=1)
+    if n != 1:
+        sys.exit(f"{source}: no LIBDIR line to rewrite")
+    dest = os.path.join(directory, os.path.basename(source))
+    with open(dest + ".tmp", "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(dest + ".tmp", 0o755)
+    os.replace(dest + ".tmp", dest)
+
+
 def install(args: argparse.Namespace) -> None:
     libdir = os.path.join(args.ocf_root, "lib", "alua")
     agentdir = staged(args.destdir, os.path.join(args.ocf_root, "resource.d", "alua"))
@@ -71,30 +85,12 @@ def install(args: argparse.Namespace) -> None:
     os.rename(fresh, current)
     shutil.rmtree(old, ignore_errors=True)
     for name in agents():
-        with open(os.path.join(TOP, "agents", name), encoding="utf-8") as f:
-            text = f.read()
-        text, n = LIBDIR_LINE.subn(f"LIBDIR = {libdir!r}", text, count=1)
-        if n != 1:
-            sys.exit(f"agents/{name}: no LIBDIR line to rewrite")
-        dest = os.path.join(agentdir, name)
-        with open(dest + ".tmp", "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(dest + ".tmp", 0o755)
-        os.replace(dest + ".tmp", dest)
+        install_executable(os.path.join("agents", name), agentdir, libdir)
     # Admin commands (sbin/): the same LIBDIR rewrite as the agents
     sbindir = staged(args.destdir, args.sbindir)
     os.makedirs(sbindir, mode=0o755, exist_ok=True)
     for name in commands():
-        with open(os.path.join(TOP, "sbin", name), encoding="utf-8") as f:
-            text = f.read()
-        text, n = LIBDIR_LINE.subn(f"LIBDIR = {libdir!r}", text, count=1)
-        if n != 1:
-            sys.exit(f"sbin/{name}: no LIBDIR line to rewrite")
-        dest = os.path.join(sbindir, name)
-        with open(dest + ".tmp", "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(dest + ".tmp", 0o755)
-        os.replace(dest + ".tmp", dest)
+        install_executable(os.path.join("sbin", name), sbindir, libdir)
     mansrc = os.path.join(TOP, "man")
     if os.path.isdir(mansrc):
         for page in sorted(os.listdir(mansrc)):

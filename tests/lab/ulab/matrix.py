@@ -36,6 +36,14 @@ class MatrixMixin:
             raise StageFailed(f"{self.v.alua} is promoted on {prom or 'no node'}: {roles}")
         return prom[0], [n for n in T.STORAGE if n != prom[0]][0]
 
+    def expect_promoted(self, node: str, moved: str, paths: str) -> None:
+        """node is promoted and multipath's active group is node's paths (else StageFailed with why)."""
+        if self.promoted()[0] != node:
+            raise StageFailed(f"{moved}: {self.promoted()}")
+        nodes, v = self.active_group_nodes()
+        if nodes != {node}:
+            raise StageFailed(f"{node}: {paths}:\n{v['text']}")
+
     def fault_begin(self, name: str, victim: str, what: str) -> dict:
         # each fault starts from steady I/O (100 IOPS), so the stall measured is its own
         wait_for("steady I/O before the fault", lambda: self.io_continues(3) >= 200, 90, interval=0)
@@ -161,11 +169,8 @@ class MatrixMixin:
             self.lab.net.link(tap, up=True)
         self.r.event(f"paths-cut: {prom}'s links restored")
         self.wait_redundant(row)
-        if self.promoted()[0] != prom:
-            raise StageFailed(f"the promotion moved although only the initiator's paths failed: {self.promoted()}")
-        nodes, v = self.active_group_nodes()
-        if nodes != {prom}:
-            raise StageFailed(f"multipath did not fail back to {prom}'s paths (failback immediate):\n{v['text']}")
+        self.expect_promoted(prom, "the promotion moved although only the initiator's paths failed",
+                             "multipath did not fail back to its paths (failback immediate)")
         return self.fault_end(row)
 
     def switchover(self) -> str:
@@ -182,11 +187,8 @@ class MatrixMixin:
         s.sh(f"crm resource clear {clone}", timeout=60)
         self.wait_redundant(row)
         time.sleep(5)
-        if self.promoted()[0] != other:
-            raise StageFailed(f"after `crm resource clear` the promotion moved back: {self.promoted()}")
-        nodes, v = self.active_group_nodes()
-        if nodes != {other}:
-            raise StageFailed(f"multipath's active group is not {other}'s paths:\n{v['text']}")
+        self.expect_promoted(other, "after `crm resource clear` the promotion moved back",
+                             "multipath's active group is not its paths")
         return self.fault_end(row)
 
     def promoted_kill(self, n: int) -> str:
