@@ -588,3 +588,49 @@ def test_boot_failure_reads_the_last_boot_of_the_console(tmp_path):
     console.write_text(console.read_text() + "Kernel panic - not syncing: VFS\n")
     assert uml.boot_failure(str(console)).startswith("Kernel panic")
     assert uml.boot_failure(str(tmp_path / "missing")) == ""
+
+
+def test_a_group_whose_target_is_disabled_is_no_second_active_group(tmp_path):
+    """The moment of the suite's matrix run (promoted-kill-2, hpms01 returning): SCST creates
+    hpms01's target group active before ocf:alua:scst sets it non-optimized, while the target is
+    still disabled. Only with an enabled target is it a second active/optimized path group."""
+    from ulab import alua_samples as A
+
+    p1, p2 = tmp_path / "hpms01.jsonl", tmp_path / "hpms02.jsonl"
+    p1.write_text('{"t": 63.5, "groups": {"vg1/hpms01": "active"}, "exposed": {"vg1/hpms01": false}}\n'
+                  '{"t": 63.8, "groups": {"vg1/hpms01": "nonoptimized", "vg1/hpms02": "offline"},'
+                  ' "exposed": {"vg1/hpms01": false, "vg1/hpms02": false}}\n')
+    p2.write_text('{"t": 63.5, "groups": {"vg1/hpms01": "offline", "vg1/hpms02": "active"},'
+                  ' "exposed": {"vg1/hpms01": false, "vg1/hpms02": true}}\n')
+    exposed = {"hpms01": A.load(str(p1), "hpms01"), "hpms02": A.load(str(p2), "hpms02")}
+    raw = {"hpms01": A.load(str(p1), "hpms01", raw=True), "hpms02": A.load(str(p2), "hpms02", raw=True)}
+    assert A.two_active(exposed) == []
+    assert [x["what"] for x in A.two_active(raw)] == ["vg1: own groups of ['hpms01', 'hpms02'] active at once"]
+    # the same moment with hpms01's target enabled is the hazard
+    p1.write_text(p1.read_text().replace('"exposed": {"vg1/hpms01": false}', '"exposed": {"vg1/hpms01": true}'))
+    assert A.two_active({"hpms01": A.load(str(p1), "hpms01"), "hpms02": exposed["hpms02"]})
+
+
+def test_sampler_sees_whether_a_groups_local_target_is_enabled(tmp_path, monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sampler", os.path.join(os.path.dirname(__file__), "guest",
+                                                                           "alua-sampler.py"))
+    sampler = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sampler)
+    root = tmp_path / "scst_tgt"
+    iqn1, iqn2 = "iqn.2016-02.local.virtual:hpms01.vg1", "iqn.2016-02.local.virtual:hpms02.vg1"
+    for tg, iqn, state in (("hpms01", iqn1, "active"), ("hpms02", iqn2, "nonoptimized")):
+        d = root / "device_groups/vg1/target_groups" / tg
+        (d / iqn).mkdir(parents=True)
+        (d / "state").write_text(state + "\n")
+    (root / "targets/iscsi" / iqn1).mkdir(parents=True)
+    (root / "targets/iscsi" / iqn1 / "enabled").write_text("0\n")
+    monkeypatch.setattr(sampler, "SCST", str(root / "device_groups/*/target_groups/*/state"))
+    monkeypatch.setattr(sampler, "SCST_TARGETS", str(root / "targets"))
+    monkeypatch.setattr(sampler, "LIO", str(tmp_path / "none/*"))
+    groups, exposed = sampler.sample()
+    assert groups == {"vg1/hpms01": "active", "vg1/hpms02": "nonoptimized"}
+    assert exposed == {"vg1/hpms01": False, "vg1/hpms02": False}  # hpms02's target is not local
+    (root / "targets/iscsi" / iqn1 / "enabled").write_text("1\n")
+    assert sampler.sample()[1]["vg1/hpms01"] is True

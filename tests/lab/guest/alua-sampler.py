@@ -2,7 +2,8 @@
 """Sample this node's ALUA target port group states every 0.25 s (lab, both backends).
 
 Appends one JSON line per sample to /lab/nodes/<node>/alua.jsonl:
-{"t": epoch seconds, "groups": {"<device group or backstore>/<group>": "<state>"}}
+{"t": epoch seconds, "groups": {"<device group or backstore>/<group>": "<state>"},
+ "exposed": {"<device group>/<group>": true if an enabled local target is in the group (SCST)}}
 with the states named as SCST names them (LIO's codes are translated).  The
 host (ulab.alua_samples) merges both nodes' samples and fails the run if two
 groups were active/optimized at one moment.  Reads only: sysfs / configfs.
@@ -27,13 +28,29 @@ def first_line(path: str) -> str | None:
         return None
 
 
-def sample() -> dict[str, str]:
+SCST_TARGETS = "/sys/kernel/scst_tgt/targets"
+
+
+def scst_exposed(tg_dir: str) -> bool:
+    """Whether an initiator can reach the group through this node: one of its member targets is a
+    local target that is enabled (SCST offers a disabled target nowhere)."""
+    for member in glob.glob(os.path.join(tg_dir, "*", "")):
+        name = os.path.basename(member.rstrip("/"))
+        for enabled in glob.glob(os.path.join(SCST_TARGETS, "*", name, "enabled")):
+            if first_line(enabled) == "1":
+                return True
+    return False
+
+
+def sample() -> tuple[dict[str, str], dict[str, bool]]:
     groups: dict[str, str] = {}
+    exposed: dict[str, bool] = {}
     for path in glob.glob(SCST):
         parts = path.split("/")  # .../device_groups/<dg>/target_groups/<tg>/state
         state = first_line(path)
         if state is not None:
             groups[f"{parts[-4]}/{parts[-2]}"] = state
+            exposed[f"{parts[-4]}/{parts[-2]}"] = scst_exposed(os.path.dirname(path))
     for path in glob.glob(LIO):
         parts = path.split("/")  # .../core/<hba>/<dev>/alua/<tg_pt_gp>/alua_access_state
         if parts[-2] == "default_tg_pt_gp":
@@ -41,7 +58,7 @@ def sample() -> dict[str, str]:
         code = first_line(path)
         if code is not None and code.isdigit():
             groups[f"{parts[-4]}/{parts[-2]}"] = LIO_STATES.get(int(code), code)
-    return groups
+    return groups, exposed
 
 
 def main() -> int:
@@ -49,7 +66,8 @@ def main() -> int:
     out = f"/lab/nodes/{node}/alua.jsonl"
     with open(out, "a", encoding="utf-8") as f:
         while not os.path.exists("/run/lab-alua-sampler.stop"):
-            f.write(json.dumps({"t": round(time.time(), 3), "groups": sample()}) + "\n")
+            groups, exposed = sample()
+            f.write(json.dumps({"t": round(time.time(), 3), "groups": groups, "exposed": exposed}) + "\n")
             f.flush()
             time.sleep(0.25)
     return 0

@@ -7,6 +7,12 @@ the initiator two active/optimized path groups: the hazard promoted-max=1 exists
 One node's view with two active groups in one device group is the same hazard seen from
 one target.  A node's last sample counts for ``stale`` seconds (a dead or frozen node's
 target answers nothing after that).
+
+A node's own group counts only while an initiator can reach it through that node: SCST
+offers a disabled target nowhere, and ocf:alua:scst creates the node's target group (SCST
+creates it active/optimized) and sets its state before it enables the target (lab Finding
+22). The sampler records that (``exposed``); ``load(..., node, raw=True)`` ignores it, so
+the report shows both counts.
 """
 
 from __future__ import annotations
@@ -18,8 +24,14 @@ import os
 ACTIVE = "active"
 
 
-def load(path: str) -> list[tuple[float, dict[str, str]]]:
-    """One node's samples, in time order (a torn last line, from a node killed while writing, is skipped)."""
+UNEXPOSED = " (target disabled)"
+
+
+def load(path: str, node: str = "", raw: bool = False) -> list[tuple[float, dict[str, str]]]:
+    """One node's samples, in time order (a torn last line, from a node killed while writing, is skipped).
+
+    Unless raw, node's own group is marked UNEXPOSED at moments when the sampler saw no enabled
+    local target in it (it is then no active/optimized path for any initiator)."""
     out = []
     if not os.path.exists(path):
         return out
@@ -29,7 +41,12 @@ def load(path: str) -> list[tuple[float, dict[str, str]]]:
                 s = json.loads(line)
             except ValueError:
                 continue
-            out.append((float(s["t"]), dict(s["groups"])))
+            groups = dict(s["groups"])
+            if not raw:
+                for key, exposed in (s.get("exposed") or {}).items():
+                    if not exposed and key.rsplit("/", 1)[1] == node and key in groups:
+                        groups[key] += UNEXPOSED
+            out.append((float(s["t"]), groups))
     out.sort(key=lambda x: x[0])
     return out
 
