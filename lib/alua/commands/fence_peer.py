@@ -12,7 +12,10 @@ This handler waits in front of it, cheaply, until the answer is known, and then 
 to the unchanged crm-fence-peer.sh (exec, same arguments), which then decides at once:
 
 - the peer was fenced (its node_state: not a member, controller offline, expected down):
-  crm-fence-peer.sh places its constraint and exits 7;
+  crm-fence-peer.sh would place its constraint and exit 7, which takes it 8-11 s in the
+  lab's UML; when the handler is crm-fence-peer.sh with its default constraint and this node
+  is UpToDate, this handler places the same constraint itself (one cibadmin call) and exits
+  7; anything else goes to the script;
 - the peer is alive (its controller answers ``crmadmin -S``): only the replication link
   failed.  Both Primaries run this handler; the first to place the constraint wins and
   the other (with --suicide-on-failure-if-primary) has itself fenced.  The node that is
@@ -43,6 +46,13 @@ USAGE = (
 RESOURCE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9._:-]{0,127}$")
 FENCED, ALIVE, LOST, UNKNOWN = "fenced", "alive", "lost", "unknown"
 HANDLER_FAILED = 1  # DRBD: "fence-peer helper broken": I/O stays frozen
+
+
+PEER_STONITHED = 7  # DRBD: the peer was fenced; I/O resumes
+CRM_FENCE_PEER = "crm-fence-peer.sh"
+# crm-fence-peer.sh options that change the constraint it would place: with any of them the
+# fenced case is left to the script
+CONSTRAINT_OPTIONS = ("--id-prefix", "-p", "--role", "-l", "--fencing-attribute", "-a", "--master-id", "-i")
 
 
 class UsageError(ValueError):
@@ -162,6 +172,46 @@ def promoted_nodes(locate_text: str) -> set[str]:
     return out
 
 
+def fast_path_allowed(handler: list[str]) -> bool:
+    """Whether the fenced case may be answered here: the handler is crm-fence-peer.sh with the
+    constraint it places by default (its id prefix, role and attribute)."""
+    if os.path.basename(handler[0]) != CRM_FENCE_PEER:
+        return False
+    return not any(arg.split("=", 1)[0] in CONSTRAINT_OPTIONS for arg in handler[1:])
+
+
+def local_disk_state(proc_drbd: str, minor: str) -> str:
+    """This node's disk state of one minor from /proc/drbd (DRBD 8.4), '' when not found."""
+    m = re.search(rf"^\s*{re.escape(minor)}: cs:\S+ ro:\S+ ds:([A-Za-z]+)/", proc_drbd, re.M)
+    return m.group(1) if m else ""
+
+
+def promotable_of(resources_xml: str, resource: str) -> str:
+    """The id of the promotable clone whose ocf:linbit:drbd primitive runs DRBD resource `resource`
+    (what crm-fence-peer.sh looks up as master_id), '' unless exactly one."""
+    try:
+        root = ET.fromstring(resources_xml)
+    except ET.ParseError:
+        return ""
+    found = []
+    for clone in [*root.iter("clone"), *root.iter("master")]:
+        for nv in clone.iter("nvpair"):
+            if nv.get("name") == "drbd_resource" and nv.get("value") == resource:
+                found.append(clone.get("id", ""))
+                break
+    return found[0] if len(found) == 1 else ""
+
+
+def fencing_constraint(resource: str, master_id: str, me: str) -> str:
+    """Exactly the constraint crm-fence-peer.sh places (so crm-unfence-peer.sh removes it): the
+    DRBD clone may be promoted on no node but this one until the peer has resynced."""
+    prefix = f"drbd-fence-by-handler-{resource}"
+    return (f'<rsc_location rsc="{master_id}" id="{prefix}-{master_id}">'
+            f'<rule role="Master" score="-INFINITY" id="{prefix}-rule-{master_id}">'
+            f'<expression attribute="#uname" operation="ne" value="{me}" id="{prefix}-expr-{master_id}"/>'
+            f'</rule></rsc_location>')
+
+
 class Cluster:
     """What the handler asks Pacemaker, each with a short timeout (it runs while I/O is frozen)."""
 
@@ -190,6 +240,31 @@ class Cluster:
     def controller_answers(self, peer: str) -> bool:
         out = self._out(["crmadmin", "--timeout", "1000ms", "--status", peer], 3)
         return out is not None and ("(ok)" in out or ": ok" in out)
+
+    def place_fencing_constraint(self, resource: str, minor: str, log) -> bool:
+        """crm-fence-peer.sh's answer for a fenced peer, in three commands instead of its dozens
+        (measured in the lab: 8-11 s in UML): this node UpToDate, then the constraint. False:
+        anything unusual (the script decides)."""
+        try:
+            with open("/proc/drbd", encoding="ascii", errors="replace") as f:
+                disk = local_disk_state(f.read(), minor)
+        except OSError:
+            return False
+        if disk != "UpToDate":
+            log(f"{resource}: my disk is {disk or 'unknown'}, not UpToDate")
+            return False
+        master_id = promotable_of(self._out(["cibadmin", "--query", "--local", "--scope", "resources"], 5) or "",
+                                  resource)
+        me = os.uname().nodename
+        if not RESOURCE_ID.match(master_id) or not node_name_ok(me):
+            return False
+        out = self._out(["cibadmin", "--create", "--scope", "constraints", "--xml-text",
+                         fencing_constraint(resource, master_id, me)], 10)
+        if out is None:
+            return False
+        log(f"{resource}: placed constraint 'drbd-fence-by-handler-{resource}-{master_id}' (peer fenced, "
+            "my disk UpToDate)")
+        return True
 
     def promoted_here(self, clone: str, me: str) -> bool:
         return me in promoted_nodes(self._out(["crm_resource", "--resource", clone, "--locate"], 5) or "")
@@ -260,6 +335,10 @@ def main(argv: list[str] | None = None, *, cluster: Cluster | None = None, execv
         log(f"{resource}: lost the connection to {peer}; waiting until it is fenced or answers")
         try:
             found = decide(opts, cluster, peer, log)
+            if found == FENCED and RESOURCE_ID.match(resource) and os.environ.get("DRBD_MINOR", "").isdigit() \
+                    and fast_path_allowed(opts.handler) and \
+                    cluster.place_fencing_constraint(resource, os.environ["DRBD_MINOR"], log):
+                return PEER_STONITHED
             if found == ALIVE and opts.promotable and opts.loser_delay > 0 and \
                     not cluster.promoted_here(opts.promotable, me):
                 log(f"{opts.promotable} is not promoted here: letting {peer} place the constraint first "

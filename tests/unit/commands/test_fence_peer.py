@@ -44,6 +44,12 @@ class FakeCluster:
         self.asked.append(f"locate {clone}")
         return self.promoted
 
+    placed = None  # what place_fencing_constraint answers (None: never asked)
+
+    def place_fencing_constraint(self, resource, minor, log):
+        self.asked.append(f"place {resource} {minor}")
+        return bool(self.placed)
+
 
 def run_main(argv, cluster, monkeypatch, env=None):
     calls, logs, sleeps = [], [], []
@@ -163,3 +169,55 @@ def test_an_unexpected_error_while_waiting_hands_over(monkeypatch):
 
     _, calls, logs, _ = run_main(["--", *HANDLER], Broken([fp.ALIVE]), monkeypatch, {"DRBD_PEER": "hpms02"})
     assert calls == [(HANDLER[0], HANDLER)] and any("waiting failed (RuntimeError: boom)" in m for m in logs)
+
+
+FENCE_ENV = {"DRBD_PEER": "hpms02", "DRBD_RESOURCE": "vg1", "DRBD_MINOR": "0"}
+
+
+def test_fenced_peer_with_crm_fence_peer_is_answered_here(monkeypatch):
+    cluster = FakeCluster([fp.LOST, fp.FENCED])
+    cluster.placed = True
+    rc, calls, _, _ = run_main(["--poll", "0.05", "--", *HANDLER], cluster, monkeypatch, FENCE_ENV)
+    assert rc == fp.PEER_STONITHED and calls == [] and "place vg1 0" in cluster.asked
+
+
+def test_fenced_peer_goes_to_the_script_when_placing_fails_or_is_not_ours(monkeypatch):
+    cluster = FakeCluster([fp.FENCED])
+    cluster.placed = False
+    _, calls, _, _ = run_main(["--", *HANDLER], cluster, monkeypatch, FENCE_ENV)
+    assert calls == [(HANDLER[0], HANDLER)]
+    # another constraint than the script's default, or another handler: the script decides
+    for handler in ([*HANDLER, "--role=Promoted"], ["/usr/lib/drbd/stonith_admin-fence-peer.sh"]):
+        cluster = FakeCluster([fp.FENCED])
+        cluster.placed = True
+        _, calls, _, _ = run_main(["--", *handler], cluster, monkeypatch, FENCE_ENV)
+        assert calls == [(handler[0], handler)] and not any(a.startswith("place") for a in cluster.asked)
+
+
+def test_the_constraint_is_crm_fence_peers_own():
+    xml = ET.fromstring(fp.fencing_constraint("vg1", "ms_drbd", "hpms01"))
+    assert xml.tag == "rsc_location" and xml.get("rsc") == "ms_drbd"
+    assert xml.get("id") == "drbd-fence-by-handler-vg1-ms_drbd"  # the id crm-unfence-peer.sh removes
+    rule = xml.find("rule")
+    assert (rule.get("role"), rule.get("score"), rule.get("id")) == \
+        ("Master", "-INFINITY", "drbd-fence-by-handler-vg1-rule-ms_drbd")
+    expr = rule.find("expression")
+    assert (expr.get("attribute"), expr.get("operation"), expr.get("value"), expr.get("id")) == \
+        ("#uname", "ne", "hpms01", "drbd-fence-by-handler-vg1-expr-ms_drbd")
+    script = "/usr/lib/drbd/crm-fence-peer.sh"
+    if os.path.exists(script):  # the same template in LINBIT's script (drbd-utils)
+        text = open(script).read()
+        assert '<rule role=\\"$role\\" score=\\"-INFINITY\\" id=\\"$id_prefix-rule-$master_id\\">' in text
+        assert 'id_prefix="$id_prefix-$DRBD_RESOURCE"' in text and ':="drbd-fence-by-handler"' in text
+
+
+def test_disk_state_and_clone_parsers():
+    proc = ("version: 8.4.11 (api:1/proto:86-101)\n"
+            " 0: cs:WFConnection ro:Primary/Unknown ds:UpToDate/DUnknown C s-----\n"
+            " 1: cs:SyncTarget ro:Secondary/Primary ds:Inconsistent/UpToDate C r-----\n")
+    assert fp.local_disk_state(proc, "0") == "UpToDate" and fp.local_disk_state(proc, "1") == "Inconsistent"
+    assert fp.local_disk_state(proc, "2") == ""
+    resources = ('<resources><clone id="ms_drbd"><primitive id="p" class="ocf" provider="linbit" type="drbd">'
+                 '<instance_attributes id="a"><nvpair id="n" name="drbd_resource" value="vg1"/></instance_attributes>'
+                 '</primitive></clone><clone id="cl_lvm"><primitive id="q"/></clone></resources>')
+    assert fp.promotable_of(resources, "vg1") == "ms_drbd" and fp.promotable_of(resources, "r0") == ""
