@@ -634,3 +634,12 @@ def test_sampler_sees_whether_a_groups_local_target_is_enabled(tmp_path, monkeyp
     assert exposed == {"vg1/hpms01": False, "vg1/hpms02": False}  # hpms02's target is not local
     (root / "targets/iscsi" / iqn1 / "enabled").write_text("1\n")
     assert sampler.sample()[1]["vg1/hpms01"] is True
+
+
+def test_silent_boot_is_a_boot_that_printed_nothing(tmp_path):
+    console = tmp_path / "c.log"
+    console.write_text("===== lab: boot 1 of hpms02 =====\nlab-init: hpms02 configured\n"
+                       "===== lab: boot 2 of hpms02 at Thu Dec  3 14:49:31 2026 =====\n")
+    assert uml.silent_boot(str(console))
+    console.write_text(console.read_text() + "lab-init: hpms02 configured\n")
+    assert not uml.silent_boot(str(console)) and not uml.silent_boot(str(tmp_path / "none"))

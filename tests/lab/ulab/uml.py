@@ -256,6 +256,16 @@ class Instance:
 BOOT_FAILURES = ("systemd[1]: Freezing execution", "Kernel panic", "ptrace set fp regs failed")
 
 
+def silent_boot(console: str) -> bool:
+    """True when the console's last boot printed nothing at all (UML hung before its first line)."""
+    try:
+        with open(console, errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return False
+    return "===== lab: boot " in text and not text.rsplit("===== lab: boot ", 1)[-1].split("\n", 1)[-1].strip()
+
+
 def boot_failure(console: str) -> str:
     """The first fatal line of the console's last boot ('' if none)."""
     try:
