@@ -182,8 +182,10 @@ def fast_path_allowed(handler: list[str]) -> bool:
 
 def local_disk_state(proc_drbd: str, minor: str) -> str:
     """This node's disk state of one minor from /proc/drbd (DRBD 8.4), '' when not found."""
-    m = re.search(rf"^\s*{re.escape(minor)}: cs:\S+ ro:\S+ ds:([A-Za-z]+)/", proc_drbd, re.M)
-    return m.group(1) if m else ""
+    from alua.tools.drbd.procfs import parse_proc_drbd
+
+    entry = parse_proc_drbd(proc_drbd).minors.get(int(minor)) if minor.isdigit() else None
+    return entry.disk_state if entry is not None and entry.configured else ""
 
 
 def promotable_of(resources_xml: str, resource: str) -> str:
