@@ -4,27 +4,30 @@ With ``fencing resource-and-stonith`` DRBD freezes I/O on a Primary that loses i
 runs the fence-peer handler; I/O resumes when the handler says the peer is fenced (exit 7)
 or outdated (exit 4).  LINBIT's crm-fence-peer.sh decides that and places the constraint
 that keeps the peer from being promoted until it has resynced; crm-unfence-peer.sh removes
-it.  But it polls the CIB every 2 s, and when the peer has died and the cluster has not yet
-noticed, it first waits up to 3.6 s for ``crmadmin -S`` to answer for a dead node: measured
-on the lab's real kernels, most of an 18 s I/O freeze (tests/lab/README.md, Finding 10).
+it.  But it polls the CIB every 2 s, waits up to 3.6 s for ``crmadmin -S`` to answer for a
+dead node and takes 8-11 s in the lab's UML for its dozens of commands: most of an 18 s
+I/O freeze (tests/lab/README.md, Findings 10 and 18).
 
-This handler waits in front of it, cheaply, until the answer is known, and then hands over
-to the unchanged crm-fence-peer.sh (exec, same arguments), which then decides at once:
+This handler reads the local CIB (one cibadmin call per --poll) until the answer is known:
 
-- the peer was fenced (its node_state: not a member, controller offline, expected down):
-  crm-fence-peer.sh would place its constraint and exit 7, which takes it 8-11 s in the
-  lab's UML; when the handler is crm-fence-peer.sh with its default constraint and this node
-  is UpToDate, this handler places the same constraint itself (one cibadmin call) and exits
-  7; anything else goes to the script;
+- the peer was fenced (its node_state: not a member, controller offline, expected down; and
+  the CIB names a DC that is not the peer, so that the constraint can be written): with
+  crm-fence-peer.sh as the handler, its default constraint and this disk UpToDate, this
+  handler places the script's own constraint (one cibadmin call) and exits 7;
 - the peer is alive (its controller answers ``crmadmin -S``): only the replication link
-  failed.  Both Primaries run this handler; the first to place the constraint wins and
-  the other (with --suicide-on-failure-if-primary) has itself fenced.  The node that is
-  *not* promoted by the --promotable clone (the ALUA role) waits --loser-delay seconds
-  first, so that the node the initiators write to keeps running;
-- no answer within --timeout: crm-fence-peer.sh's own logic decides.
+  failed.  The node that is *not* promoted by the --promotable clone (the ALUA role) waits
+  --loser-delay seconds and runs the script, which finds the winner's constraint and has
+  this node fenced (--suicide-on-failure-if-primary); the other node places the constraint
+  here (this disk Consistent or UpToDate, the peer's not UpToDate) and exits 4;
+- with --fence-after S: a peer that is still a member but whose controller has not answered
+  for S seconds, or that has left the membership unfenced, is fenced through Pacemaker's
+  fencer (stonith_admin, the cluster's own devices; merged with the cluster's own request
+  for it), without waiting for corosync to notice; then as above;
+- anything else, an error of its own, or no answer within --timeout: it runs the handler
+  (exec, same arguments), whose own logic decides.
 
-It never fences anything itself and never answers DRBD on its own, except exit 1 (DRBD
-keeps I/O frozen: the safe side) when it cannot run the handler at all.
+It never answers DRBD on its own except in those two cases, and exits 1 (DRBD keeps I/O
+frozen: the safe side) only when it cannot run the handler at all.
 """
 
 from __future__ import annotations
@@ -33,26 +36,27 @@ import os
 import re
 import sys
 import time
-import xml.etree.ElementTree as ET
 
-from alua.host.run import CommandRunner, CommandTimeout, ToolNotFound
+from alua.host.run import CommandRunner, CommandTimeout, Result, ToolNotFound
 from alua.host.validate import check_node_name
 from alua.ocf.context import Deadline
+from alua.tools.cib import ALIVE, FENCED, LOST, UNKNOWN, CibView, fencing_constraint, fencing_constraint_id, \
+    promoted_nodes
+from alua.tools.drbd.procfs import ProcMinor, parse_proc_drbd
 
 USAGE = (
     "usage: alua-fence-peer [--timeout S] [--poll S] [--promotable CLONE] [--loser-delay S] "
-    "[--peer NODE] -- HANDLER [ARG...]"
+    "[--fence-after S] [--peer NODE] -- HANDLER [ARG...]"
 )
 RESOURCE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9._:-]{0,127}$")
-FENCED, ALIVE, LOST, UNKNOWN = "fenced", "alive", "lost", "unknown"
 HANDLER_FAILED = 1  # DRBD: "fence-peer helper broken": I/O stays frozen
-
-
+PEER_OUTDATED = 4  # DRBD: the peer is outdated (it cannot be promoted); I/O resumes
 PEER_STONITHED = 7  # DRBD: the peer was fenced; I/O resumes
 CRM_FENCE_PEER = "crm-fence-peer.sh"
 # crm-fence-peer.sh options that change the constraint it would place: with any of them the
-# fenced case is left to the script
+# script decides
 CONSTRAINT_OPTIONS = ("--id-prefix", "-p", "--role", "-l", "--fencing-attribute", "-a", "--master-id", "-i")
+__all__ = ["ALIVE", "FENCED", "LOST", "UNKNOWN", "main"]
 
 
 class UsageError(ValueError):
@@ -65,6 +69,7 @@ class Options:
         self.poll = 0.2
         self.promotable = ""
         self.loser_delay = 2.0
+        self.fence_after = 0.0  # 0: never fence from here
         self.peer = ""
         self.handler: list[str] = []
 
@@ -105,6 +110,8 @@ def parse_args(argv: list[str]) -> Options:
             o.poll = _seconds(name, value, low=0.05, high=5)
         elif name == "--loser-delay":
             o.loser_delay = _seconds(name, value, low=0, high=60)
+        elif name == "--fence-after":
+            o.fence_after = 0.0 if value == "0" else _seconds(name, value, low=0.2, high=30)
         elif name == "--promotable":
             if not RESOURCE_ID.match(value):
                 raise UsageError(f"--promotable {value!r}: not a resource id")
@@ -126,92 +133,24 @@ def node_name_ok(name: str) -> bool:
     return True
 
 
-def classify(node_state: ET.Element | None) -> str:
-    """One CIB node_state -> fenced / alive (a member with its controller online) / lost / unknown.
-
-    "fenced" is what crm-fence-peer.sh itself takes for fenced: after a fencing, Pacemaker
-    records the node as not in the membership, controller offline, expected down."""
-    if node_state is None:
-        return UNKNOWN
-    in_ccm, crmd, expected = (node_state.get(k, "") for k in ("in_ccm", "crmd", "expected"))
-    if in_ccm == "false" and crmd == "offline" and expected == "down":
-        return FENCED
-    if in_ccm == "true" and crmd == "online":
-        return ALIVE
-    return LOST
-
-
-def parse_status(xml_text: str, peer: str) -> ET.Element | None:
-    """The peer's node_state from ``cibadmin --query --scope status`` output."""
-    try:
-        root = ET.fromstring(xml_text)
-    except ET.ParseError:
-        return None
-    for ns in root.iter("node_state"):
-        if ns.get("uname") == peer:
-            return ns
-    return None
-
-
-def parse_nodes(xml_text: str) -> list[str]:
-    """Node names from ``cibadmin --query --scope nodes`` output (ping nodes left out)."""
-    try:
-        root = ET.fromstring(xml_text)
-    except ET.ParseError:
-        return []
-    return [n.get("uname", "") for n in root.iter("node") if n.get("type", "member") == "member" and n.get("uname")]
-
-
-def promoted_nodes(locate_text: str) -> set[str]:
-    """``crm_resource --resource CLONE --locate`` -> the nodes where it is promoted."""
-    out = set()
-    for line in locate_text.splitlines():
-        m = re.match(r"resource \S+ is running on: (\S+) (Promoted|Master)\b", line.strip())
-        if m:
-            out.add(m.group(1))
-    return out
-
-
 def fast_path_allowed(handler: list[str]) -> bool:
-    """Whether the fenced case may be answered here: the handler is crm-fence-peer.sh with the
+    """Whether this handler may answer DRBD itself: the handler is crm-fence-peer.sh with the
     constraint it places by default (its id prefix, role and attribute)."""
     if os.path.basename(handler[0]) != CRM_FENCE_PEER:
         return False
     return not any(arg.split("=", 1)[0] in CONSTRAINT_OPTIONS for arg in handler[1:])
 
 
-def local_disk_state(proc_drbd: str, minor: str) -> str:
-    """This node's disk state of one minor from /proc/drbd (DRBD 8.4), '' when not found."""
-    from alua.tools.drbd.procfs import parse_proc_drbd
-
+def drbd_minor(proc_drbd: str, minor: str) -> ProcMinor | None:
+    """One minor of /proc/drbd (DRBD 8.4), None when it is not configured."""
     entry = parse_proc_drbd(proc_drbd).minors.get(int(minor)) if minor.isdigit() else None
-    return entry.disk_state if entry is not None and entry.configured else ""
+    return entry if entry is not None and entry.configured else None
 
 
-def promotable_of(resources_xml: str, resource: str) -> str:
-    """The id of the promotable clone whose ocf:linbit:drbd primitive runs DRBD resource `resource`
-    (what crm-fence-peer.sh looks up as master_id), '' unless exactly one."""
-    try:
-        root = ET.fromstring(resources_xml)
-    except ET.ParseError:
-        return ""
-    found = []
-    for clone in [*root.iter("clone"), *root.iter("master")]:
-        for nv in clone.iter("nvpair"):
-            if nv.get("name") == "drbd_resource" and nv.get("value") == resource:
-                found.append(clone.get("id", ""))
-                break
-    return found[0] if len(found) == 1 else ""
-
-
-def fencing_constraint(resource: str, master_id: str, me: str) -> str:
-    """Exactly the constraint crm-fence-peer.sh places (so crm-unfence-peer.sh removes it): the
-    DRBD clone may be promoted on no node but this one until the peer has resynced."""
-    prefix = f"drbd-fence-by-handler-{resource}"
-    return (f'<rsc_location rsc="{master_id}" id="{prefix}-{master_id}">'
-            f'<rule role="Master" score="-INFINITY" id="{prefix}-rule-{master_id}">'
-            f'<expression attribute="#uname" operation="ne" value="{me}" id="{prefix}-expr-{master_id}"/>'
-            f'</rule></rsc_location>')
+def local_disk_state(proc_drbd: str, minor: str) -> str:
+    """This node's disk state of one minor from /proc/drbd, '' when not found."""
+    entry = drbd_minor(proc_drbd, minor)
+    return entry.disk_state if entry is not None else ""
 
 
 class Cluster:
@@ -220,78 +159,112 @@ class Cluster:
     def __init__(self, runner: CommandRunner) -> None:
         self.runner = runner
 
-    def _out(self, argv: list[str], timeout: float) -> str | None:
+    def _run(self, argv: list[str], timeout: float) -> Result | None:
         try:
-            r = self.runner.run(argv, timeout=timeout)
+            return self.runner.run(argv, timeout=timeout)
         except (CommandTimeout, ToolNotFound):
             return None
-        return r.stdout if r.ok else None
 
-    def local_node(self) -> str:
+    def _out(self, argv: list[str], timeout: float) -> str | None:
+        r = self._run(argv, timeout)
+        return r.stdout if r is not None and r.ok else None
+
+    def local_node(self, cib: CibView) -> str:
+        """Pacemaker's name for this node: the host name when the CIB knows it (no command)."""
+        name = os.uname().nodename
+        if name in cib.members():
+            return name
         return (self._out(["crm_node", "--name"], 5) or "").strip()
 
-    def peer_of(self, me: str) -> str:
-        nodes = [n for n in parse_nodes(self._out(["cibadmin", "--query", "--local", "--scope", "nodes"], 5) or "")
-                 if n != me]
-        return nodes[0] if len(nodes) == 1 else ""
+    def cib(self) -> CibView:
+        """The whole local CIB in one call: node states, the DC, the resources."""
+        return CibView.parse(self._out(["cibadmin", "--query", "--local"], 3))
 
-    def peer_state(self, peer: str) -> str:
-        text = self._out(["cibadmin", "--query", "--local", "--scope", "status"], 3)
-        return classify(parse_status(text, peer)) if text is not None else UNKNOWN
-
-    def controller_answers(self, peer: str) -> bool:
-        out = self._out(["crmadmin", "--timeout", "1000ms", "--status", peer], 3)
+    def controller_answers(self, peer: str, seconds: float) -> bool:
+        out = self._out(["crmadmin", "--timeout", f"{int(seconds * 1000)}ms", "--status", peer], seconds + 2)
         return out is not None and ("(ok)" in out or ": ok" in out)
 
-    def place_fencing_constraint(self, resource: str, minor: str, log) -> bool:
-        """crm-fence-peer.sh's answer for a fenced peer, in three commands instead of its dozens
-        (measured in the lab: 8-11 s in UML): this node UpToDate, then the constraint. False:
-        anything unusual (the script decides)."""
+    def fence(self, peer: str, seconds: float) -> bool:
+        """Pacemaker's fencer fences the peer with the cluster's own devices (merged with a fencing
+        the cluster runs itself; nothing done when one succeeded in the last few seconds)."""
+        r = self._run(["stonith_admin", "--fence", peer, "--timeout", str(max(1, int(seconds))),
+                       "--tolerance", "5", "--tag", "alua-fence-peer"], seconds + 5)
+        return r is not None and r.ok
+
+    def drbd_minor(self, minor: str) -> ProcMinor | None:
         try:
             with open("/proc/drbd", encoding="ascii", errors="replace") as f:
-                disk = local_disk_state(f.read(), minor)
+                return drbd_minor(f.read(), minor)
         except OSError:
-            return False
-        if disk != "UpToDate":
-            log(f"{resource}: my disk is {disk or 'unknown'}, not UpToDate")
-            return False
-        master_id = promotable_of(self._out(["cibadmin", "--query", "--local", "--scope", "resources"], 5) or "",
-                                  resource)
-        me = os.uname().nodename
+            return None
+
+    def place_fencing_constraint(self, resource: str, cib: CibView, me: str) -> str:
+        """crm-fence-peer.sh's constraint, in one cibadmin call; returns its id, '' if not placed."""
+        master_id = cib.promotable_of(resource)
         if not RESOURCE_ID.match(master_id) or not node_name_ok(me):
-            return False
-        out = self._out(["cibadmin", "--create", "--scope", "constraints", "--xml-text",
-                         fencing_constraint(resource, master_id, me)], 10)
-        if out is None:
-            return False
-        log(f"{resource}: placed constraint 'drbd-fence-by-handler-{resource}-{master_id}' (peer fenced, "
-            "my disk UpToDate)")
-        return True
+            return ""
+        r = self._run(["cibadmin", "--create", "--scope", "constraints", "--xml-text",
+                       fencing_constraint(resource, master_id, me)], 10)
+        return fencing_constraint_id(resource, master_id) if r is not None and r.ok else ""
 
     def promoted_here(self, clone: str, me: str) -> bool:
         return me in promoted_nodes(self._out(["crm_resource", "--resource", clone, "--locate"], 5) or "")
 
 
-def decide(opts: Options, cluster: Cluster, peer: str, log, clock=time.monotonic, sleep=time.sleep) -> str:
-    """Wait until the peer is fenced or known alive (or the timeout passes); returns what was found."""
+def decide(opts: Options, cluster: Cluster, peer: str, log, clock=time.monotonic, sleep=time.sleep):
+    """Wait until the peer is fenced (and the CIB has a DC that is not the peer), or known
+    alive, or the timeout passes; returns (what was found, the last CIB read)."""
     deadline = Deadline(opts.timeout)
     start = clock()
     last_ask = -1e9
+    fenced_here = fence_tried = False
+    cib = CibView(None)
     while not deadline.expired():
-        state = cluster.peer_state(peer)
-        if state == FENCED:
-            log(f"{peer} was fenced ({clock() - start:.1f} s)")
-            return FENCED
-        # a member with its controller online: either alive (only the replication link failed) or
-        # dead and not yet noticed by the membership; only its controller's answer tells them apart
-        if state == ALIVE and clock() - last_ask >= 1.0:
+        cib = cluster.cib()
+        state = cib.state_of(peer)
+        if state == FENCED or fenced_here:
+            if not cib.dc_is(peer):
+                log(f"{peer} was fenced ({clock() - start:.1f} s)")
+                return FENCED, cib
+        elif state == ALIVE and clock() - last_ask >= 1.0:
+            # a member with its controller online: either alive (only the replication link failed)
+            # or dead and not yet noticed by the membership; only its controller's answer tells
             last_ask = clock()
-            if cluster.controller_answers(peer):
+            if cluster.controller_answers(peer, opts.fence_after or 1.0):
                 log(f"{peer} is alive and answers: the replication link failed ({clock() - start:.1f} s)")
-                return ALIVE
+                return ALIVE, cib
+            state = LOST if opts.fence_after else state
+        if state == LOST and opts.fence_after and not fence_tried:
+            fence_tried = True
+            log(f"{peer} does not answer: asking Pacemaker's fencer to fence it ({clock() - start:.1f} s)")
+            fenced_here = cluster.fence(peer, min(30.0, max(1.0, deadline.remaining())))
+            log(f"{peer}: {'fenced' if fenced_here else 'not fenced by this request'} ({clock() - start:.1f} s)")
+            continue
         sleep(opts.poll)
     log(f"{peer}: neither fenced nor answering after {opts.timeout:g} s")
-    return UNKNOWN
+    return UNKNOWN, cib
+
+
+def answer_here(opts: Options, cluster: Cluster, found: str, cib: CibView, me: str, log) -> int | None:
+    """DRBD's answer given here, as crm-fence-peer.sh would give it, or None (the script decides):
+    a fenced peer and this disk UpToDate -> constraint, 7; a live peer, this disk Consistent or
+    UpToDate and the peer's not known UpToDate -> constraint, 4 (the peer is outdated)."""
+    resource, minor = os.environ.get("DRBD_RESOURCE", ""), os.environ.get("DRBD_MINOR", "")
+    if found not in (FENCED, ALIVE) or not RESOURCE_ID.match(resource) or not minor.isdigit() \
+            or not fast_path_allowed(opts.handler):
+        return None
+    local = cluster.drbd_minor(minor)
+    if local is None:
+        return None
+    good = ("UpToDate",) if found == FENCED else ("UpToDate", "Consistent")
+    if local.disk_state not in good or local.peer_disk_state == "UpToDate":
+        log(f"{resource}: my disk is {local.disk_state}, the peer's {local.peer_disk_state}: the script decides")
+        return None
+    placed = cluster.place_fencing_constraint(resource, cib, me)
+    if not placed:
+        return None
+    log(f"{resource}: placed constraint '{placed}' (peer {found}, my disk {local.disk_state})")
+    return PEER_STONITHED if found == FENCED else PEER_OUTDATED
 
 
 def _syslog(msg: str) -> None:
@@ -314,6 +287,13 @@ def _syslog(msg: str) -> None:
             pass
 
 
+def _peer(opts: Options, cib: CibView, me: str) -> str:
+    if opts.peer or os.environ.get("DRBD_PEER"):
+        return opts.peer or os.environ["DRBD_PEER"]
+    others = [n for n in cib.members() if n != me]
+    return others[0] if len(others) == 1 else ""
+
+
 def main(argv: list[str] | None = None, *, cluster: Cluster | None = None, execv=os.execv, log=_syslog) -> int:
     try:
         opts = parse_args(sys.argv[1:] if argv is None else argv)
@@ -326,26 +306,26 @@ def main(argv: list[str] | None = None, *, cluster: Cluster | None = None, execv
     cluster = cluster or Cluster(CommandRunner(Deadline(opts.timeout + 60)))
     resource = os.environ.get("DRBD_RESOURCE", "?")
     try:
-        me = cluster.local_node()
+        cib = cluster.cib()
+        me = cluster.local_node(cib)
     except Exception as e:  # noqa: BLE001 - never worse than the handler alone: hand over
         log(f"{resource}: cannot ask the cluster ({type(e).__name__}: {e})")
-        me = ""
-    peer = opts.peer or os.environ.get("DRBD_PEER", "") or cluster.peer_of(me)
+        cib, me = CibView(None), ""
+    peer = _peer(opts, cib, me)
     if not node_name_ok(peer):
         log(f"{resource}: cannot tell which node is the peer; handing over at once")
     else:
         log(f"{resource}: lost the connection to {peer}; waiting until it is fenced or answers")
         try:
-            found = decide(opts, cluster, peer, log)
-            if found == FENCED and RESOURCE_ID.match(resource) and os.environ.get("DRBD_MINOR", "").isdigit() \
-                    and fast_path_allowed(opts.handler) and \
-                    cluster.place_fencing_constraint(resource, os.environ["DRBD_MINOR"], log):
-                return PEER_STONITHED
-            if found == ALIVE and opts.promotable and opts.loser_delay > 0 and \
-                    not cluster.promoted_here(opts.promotable, me):
+            found, cib = decide(opts, cluster, peer, log)
+            if found == ALIVE and opts.promotable and not cluster.promoted_here(opts.promotable, me):
                 log(f"{opts.promotable} is not promoted here: letting {peer} place the constraint first "
                     f"({opts.loser_delay:g} s)")
                 time.sleep(opts.loser_delay)
+            else:
+                code = answer_here(opts, cluster, found, cib, me, log)
+                if code is not None:
+                    return code
         except Exception as e:  # noqa: BLE001 - never worse than the handler alone: hand over
             log(f"{resource}: waiting failed ({type(e).__name__}: {e}); handing over at once")
     log(f"{resource}: running {' '.join(opts.handler)}")

@@ -3,52 +3,84 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from alua.commands import fence_peer as fp
+from alua.tools import cib
 from conftest import ROOT
 
 HANDLER = ["/usr/lib/drbd/crm-fence-peer.sh", "--timeout", "30", "--suicide-on-failure-if-primary"]
 
 
-class FakeCluster:
-    """The answers Pacemaker would give, one peer_state per poll."""
+NODE_STATE = {  # what Pacemaker writes for each state
+    fp.ALIVE: 'in_ccm="true" crmd="online" expected="member"',
+    fp.LOST: 'in_ccm="false" crmd="offline" expected="member"',
+    fp.FENCED: 'in_ccm="false" crmd="offline" expected="down"',
+}
 
-    def __init__(self, states, *, answers=False, promoted=True, me="hpms01", nodes=("hpms01", "hpms02")):
+
+def cib_text(peer_state, *, dc="1", resources=True):
+    """A CIB of hpms01 (id 1) and hpms02 (id 2, the peer in `peer_state`), DC `dc`."""
+    peer = f'<node_state id="2" uname="hpms02" {NODE_STATE[peer_state]}/>' if peer_state in NODE_STATE else ""
+    res = ('<clone id="ms_drbd"><primitive id="p_drbd" class="ocf" provider="linbit" type="drbd">'
+           '<instance_attributes id="ia"><nvpair id="nv" name="drbd_resource" value="vg1"/></instance_attributes>'
+           '</primitive></clone>') if resources else ""
+    return (f'<cib dc-uuid="{dc}"><configuration><nodes><node id="1" uname="hpms01"/><node id="2" uname="hpms02"/>'
+            f'</nodes><resources>{res}</resources><constraints/></configuration><status>'
+            f'<node_state id="1" uname="hpms01" {NODE_STATE[fp.ALIVE]}/>{peer}</status></cib>')
+
+
+class FakeCluster:
+    """The answers Pacemaker would give: one peer state per CIB read (the last one repeats)."""
+
+    def __init__(self, states, *, answers=False, promoted=True, me="hpms01", dcs=("1",), fences=True,
+                 disk=("UpToDate", "DUnknown")):
         self.states = list(states)
+        self.dcs = list(dcs)
         self.answers = answers
         self.promoted = promoted
         self.me = me
-        self.nodes = nodes
+        self.fences = fences
+        self.disk = disk
         self.asked: list[str] = []
 
-    def local_node(self):
+    def local_node(self, cib):
         return self.me
 
-    def peer_of(self, me):
-        others = [n for n in self.nodes if n != me]
-        return others[0] if len(others) == 1 else ""
+    def cib(self):
+        state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        dc = self.dcs.pop(0) if len(self.dcs) > 1 else self.dcs[0]
+        self.asked.append(f"cib {state} dc={dc}")
+        return fp.CibView.parse(cib_text(state, dc=dc))
 
-    def peer_state(self, peer):
-        self.asked.append(f"state {peer}")
-        return self.states.pop(0) if len(self.states) > 1 else self.states[0]
-
-    def controller_answers(self, peer):
-        self.asked.append(f"crmadmin {peer}")
+    def controller_answers(self, peer, seconds):
+        self.asked.append(f"crmadmin {peer} {seconds:g}")
         return self.answers
+
+    def fence(self, peer, seconds):
+        self.asked.append(f"fence {peer}")
+        if self.fences:  # as Pacemaker's controller records a fencing it ran
+            self.states = [fp.FENCED]
+        return self.fences
 
     def promoted_here(self, clone, me):
         self.asked.append(f"locate {clone}")
         return self.promoted
 
+    def drbd_minor(self, minor):
+        if self.disk is None:
+            return None
+        return fp.ProcMinor(int(minor), "WFConnection", "Primary", "Unknown", *self.disk)
+
     placed = None  # what place_fencing_constraint answers (None: never asked)
 
-    def place_fencing_constraint(self, resource, minor, log):
-        self.asked.append(f"place {resource} {minor}")
-        return bool(self.placed)
+    def place_fencing_constraint(self, resource, cib, me):
+        self.asked.append(f"place {resource} {cib.promotable_of(resource)} {me}")
+        return fp.fencing_constraint_id(resource, cib.promotable_of(resource)) if self.placed else ""
 
 
 def run_main(argv, cluster, monkeypatch, env=None):
@@ -70,6 +102,7 @@ def test_fenced_peer_hands_over_with_the_arguments_unchanged(monkeypatch):
     assert rc == fp.HANDLER_FAILED  # only reached when exec returns
     assert any("hpms02 was fenced" in m for m in logs), logs
     assert "locate" not in " ".join(cluster.asked)  # the tie-break is only for a live peer
+    assert not any(a.startswith("fence") for a in cluster.asked)  # no --fence-after: never fences
 
 
 def test_live_peer_on_the_promoted_node_hands_over_at_once(monkeypatch):
@@ -93,13 +126,14 @@ def test_dead_member_is_not_taken_for_alive(monkeypatch):
     _, calls, _, sleeps = run_main(["--promotable", "ms_scst", "--poll", "0.05", "--", *HANDLER], cluster,
                                    monkeypatch)
     assert calls and 3.0 not in sleeps and 2.0 not in sleeps  # no loser delay: the peer was fenced
+    assert "fence hpms02" not in cluster.asked  # without --fence-after it waits for the cluster
 
 
 def test_timeout_hands_over_to_the_handlers_own_logic():
     states = []
     cluster = FakeCluster([fp.LOST])
     opts = fp.parse_args(["--timeout", "1", "--poll", "0.05", "--", *HANDLER])
-    assert fp.decide(opts, cluster, "hpms02", states.append) == fp.UNKNOWN
+    assert fp.decide(opts, cluster, "hpms02", states.append)[0] == fp.UNKNOWN
     assert "neither fenced nor answering" in states[-1]
 
 
@@ -124,22 +158,26 @@ def test_classify_node_states():
     def ns(**attrs):
         return ET.Element("node_state", attrs)
 
-    assert fp.classify(ns(in_ccm="false", crmd="offline", expected="down")) == fp.FENCED
-    assert fp.classify(ns(in_ccm="true", crmd="online", expected="member")) == fp.ALIVE
-    assert fp.classify(ns(in_ccm="false", crmd="offline", expected="member")) == fp.LOST  # lost, not yet fenced
-    assert fp.classify(None) == fp.UNKNOWN
+    assert cib.classify(ns(in_ccm="false", crmd="offline", expected="down")) == fp.FENCED
+    assert cib.classify(ns(in_ccm="true", crmd="online", expected="member")) == fp.ALIVE
+    assert cib.classify(ns(in_ccm="false", crmd="offline", expected="member")) == fp.LOST  # lost, not yet fenced
+    assert cib.classify(None) == fp.UNKNOWN
 
 
-def test_parsers():
-    status = ('<status><node_state id="1" uname="hpms01" in_ccm="true" crmd="online"/>'
-              '<node_state id="2" uname="hpms02" in_ccm="false" crmd="offline" expected="down"><lrm/></node_state>'
-              '</status>')
-    assert fp.classify(fp.parse_status(status, "hpms02")) == fp.FENCED
-    assert fp.parse_status("not xml", "hpms02") is None
-    nodes = '<nodes><node id="1" uname="hpms01"/><node id="2" uname="hpms02"/><node id="3" uname="q" type="ping"/></nodes>'
-    assert fp.parse_nodes(nodes) == ["hpms01", "hpms02"]
+def test_cib_view():
+    view = cib.CibView.parse(cib_text(fp.FENCED, dc="2"))
+    assert view.state_of("hpms02") == fp.FENCED and view.state_of("hpms01") == fp.ALIVE
+    assert view.state_of("nosuch") == fp.UNKNOWN
+    assert view.members() == ["hpms01", "hpms02"] and view.node_id("hpms02") == "2"
+    assert view.dc_is("hpms02") and not view.dc_is("hpms01")  # until the survivor has taken over
+    assert view.promotable_of("vg1") == "ms_drbd" and view.promotable_of("r0") == ""
+    for broken in ("not xml", "", None):
+        v = cib.CibView.parse(broken)
+        assert v.state_of("hpms02") == fp.UNKNOWN and v.members() == [] and not v.dc_is("hpms02")
+    nodes = cib.CibView.parse('<nodes><node id="1" uname="a"/><node id="3" uname="q" type="ping"/></nodes>')
+    assert nodes.members() == ["a"]
     locate = "resource ms_scst is running on: hpms01 Promoted\nresource ms_scst is running on: hpms02\n"
-    assert fp.promoted_nodes(locate) == {"hpms01"}
+    assert cib.promoted_nodes(locate) == {"hpms01"}
 
 
 def test_command_exits_1_without_arguments_and_without_traceback():
@@ -164,7 +202,7 @@ def test_runs_without_standard_streams_as_drbd_starts_it():
 
 def test_an_unexpected_error_while_waiting_hands_over(monkeypatch):
     class Broken(FakeCluster):
-        def peer_state(self, peer):
+        def controller_answers(self, peer, seconds):
             raise RuntimeError("boom")
 
     _, calls, logs, _ = run_main(["--", *HANDLER], Broken([fp.ALIVE]), monkeypatch, {"DRBD_PEER": "hpms02"})
@@ -178,7 +216,7 @@ def test_fenced_peer_with_crm_fence_peer_is_answered_here(monkeypatch):
     cluster = FakeCluster([fp.LOST, fp.FENCED])
     cluster.placed = True
     rc, calls, _, _ = run_main(["--poll", "0.05", "--", *HANDLER], cluster, monkeypatch, FENCE_ENV)
-    assert rc == fp.PEER_STONITHED and calls == [] and "place vg1 0" in cluster.asked
+    assert rc == fp.PEER_STONITHED and calls == [] and "place vg1 ms_drbd hpms01" in cluster.asked
 
 
 def test_fenced_peer_goes_to_the_script_when_placing_fails_or_is_not_ours(monkeypatch):
@@ -211,13 +249,108 @@ def test_the_constraint_is_crm_fence_peers_own():
         assert 'id_prefix="$id_prefix-$DRBD_RESOURCE"' in text and ':="drbd-fence-by-handler"' in text
 
 
-def test_disk_state_and_clone_parsers():
+def test_disk_state_parser():
     proc = ("version: 8.4.11 (api:1/proto:86-101)\n"
             " 0: cs:WFConnection ro:Primary/Unknown ds:UpToDate/DUnknown C s-----\n"
             " 1: cs:SyncTarget ro:Secondary/Primary ds:Inconsistent/UpToDate C r-----\n")
     assert fp.local_disk_state(proc, "0") == "UpToDate" and fp.local_disk_state(proc, "1") == "Inconsistent"
-    assert fp.local_disk_state(proc, "2") == ""
-    resources = ('<resources><clone id="ms_drbd"><primitive id="p" class="ocf" provider="linbit" type="drbd">'
-                 '<instance_attributes id="a"><nvpair id="n" name="drbd_resource" value="vg1"/></instance_attributes>'
-                 '</primitive></clone><clone id="cl_lvm"><primitive id="q"/></clone></resources>')
-    assert fp.promotable_of(resources, "vg1") == "ms_drbd" and fp.promotable_of(resources, "r0") == ""
+    assert fp.local_disk_state(proc, "2") == "" and fp.local_disk_state(proc, "x") == ""
+    assert fp.drbd_minor(proc, "1").peer_disk_state == "UpToDate"
+
+
+def test_promoted_node_answers_a_live_peer_outdated_with_the_constraint(monkeypatch):
+    # replication link cut, both alive: the node the initiators write to places the constraint
+    cluster = FakeCluster([fp.ALIVE], answers=True, promoted=True)
+    cluster.placed = True
+    rc, calls, _, sleeps = run_main(["--promotable", "ms_scst", "--", *HANDLER], cluster, monkeypatch, FENCE_ENV)
+    assert rc == fp.PEER_OUTDATED and calls == [] and sleeps == []
+    assert "place vg1 ms_drbd hpms01" in cluster.asked
+
+
+def test_live_peer_with_a_disk_not_good_enough_goes_to_the_script(monkeypatch):
+    for disk in (("Inconsistent", "DUnknown"), ("UpToDate", "UpToDate"), None):
+        cluster = FakeCluster([fp.ALIVE], answers=True, promoted=True, disk=disk)
+        cluster.placed = True
+        _, calls, _, _ = run_main(["--promotable", "ms_scst", "--", *HANDLER], cluster, monkeypatch, FENCE_ENV)
+        assert calls == [(HANDLER[0], HANDLER)] and not any(a.startswith("place") for a in cluster.asked)
+    # a fenced peer needs UpToDate, Consistent is not enough
+    cluster = FakeCluster([fp.FENCED], disk=("Consistent", "DUnknown"))
+    cluster.placed = True
+    _, calls, _, _ = run_main(["--", *HANDLER], cluster, monkeypatch, FENCE_ENV)
+    assert calls == [(HANDLER[0], HANDLER)]
+
+
+def test_fence_after_fences_a_member_that_does_not_answer(monkeypatch):
+    # the promoted node died; corosync has not noticed yet; its controller does not answer
+    cluster = FakeCluster([fp.ALIVE], answers=False, promoted=False)
+    cluster.placed = True
+    rc, calls, logs, sleeps = run_main(["--promotable", "ms_scst", "--fence-after", "1", "--", *HANDLER], cluster,
+                                       monkeypatch, FENCE_ENV)
+    assert rc == fp.PEER_STONITHED and calls == []
+    asked = cluster.asked
+    assert asked.index("crmadmin hpms02 1") < asked.index("fence hpms02") < asked.index("place vg1 ms_drbd hpms01")
+    assert "locate ms_scst" not in asked and 2.0 not in sleeps  # not a live peer: no loser delay
+    assert any("does not answer" in m for m in logs)
+
+
+def test_fence_after_fences_a_lost_peer_at_once_and_only_once(monkeypatch):
+    cluster = FakeCluster([fp.LOST], fences=False)
+    opts = fp.parse_args(["--fence-after", "0.5", "--timeout", "1", "--poll", "0.05", "--", *HANDLER])
+    found, _ = fp.decide(opts, cluster, "hpms02", lambda m: None)
+    assert found == fp.UNKNOWN and cluster.asked.count("fence hpms02") == 1
+    assert not any(a.startswith("crmadmin") for a in cluster.asked)  # lost: nothing to ask
+    # the fencer failed: waiting on for the cluster's own fencing, which then succeeds
+    cluster = FakeCluster([fp.LOST, fp.LOST, fp.FENCED], fences=False)
+    opts = fp.parse_args(["--fence-after", "1", "--poll", "0.05", "--", *HANDLER])
+    assert fp.decide(opts, cluster, "hpms02", lambda m: None)[0] == fp.FENCED
+
+
+def test_a_fenced_peer_that_was_the_dc_waits_for_the_new_dc(monkeypatch):
+    # the constraint can only be written once the survivor has taken over as DC
+    cluster = FakeCluster([fp.FENCED], dcs=("2", "2", "2", "1"))
+    cluster.placed = True
+    rc, _, _, _ = run_main(["--poll", "0.05", "--", *HANDLER], cluster, monkeypatch, FENCE_ENV)
+    assert rc == fp.PEER_STONITHED
+    reads = [a for a in cluster.asked if a.startswith("cib")]
+    assert reads[-1] == "cib fenced dc=1" and len(reads) >= 4
+    assert cluster.asked.index("cib fenced dc=1") < cluster.asked.index("place vg1 ms_drbd hpms01")
+
+
+@pytest.fixture
+def fp_proc(request):
+    """pytest-subprocess's fixture (named fp, like this module's alias of the handler)."""
+    return request.getfixturevalue("fp")
+
+
+def test_commands_the_handler_runs(fp_proc):
+    """The argv of every command, and that the real tools accept the options (where installed)."""
+    c = fp.Cluster(fp.CommandRunner(fp.Deadline(30)))
+    fp_proc.register(["cibadmin", "--query", "--local"], stdout=cib_text(fp.ALIVE))
+    assert c.cib().state_of("hpms02") == fp.ALIVE
+    fp_proc.register(["crmadmin", "--timeout", "1000ms", "--status", "hpms02"],
+                     stdout="Controller on hpms02 in state S_NOT_DC: ok\n")
+    assert c.controller_answers("hpms02", 1.0)
+    fence = ["stonith_admin", "--fence", "hpms02", "--timeout", "20", "--tolerance", "5", "--tag", "alua-fence-peer"]
+    fp_proc.register(fence, returncode=0)
+    assert c.fence("hpms02", 20)
+    fp_proc.register(fence, returncode=1)
+    assert not c.fence("hpms02", 20)
+    fp_proc.register(["cibadmin", "--create", "--scope", "constraints", "--xml-text",
+                      fp.fencing_constraint("vg1", "ms_drbd", "hpms01")])
+    assert c.place_fencing_constraint("vg1", cib.CibView.parse(cib_text(fp.FENCED)), "hpms01") == \
+        "drbd-fence-by-handler-vg1-ms_drbd"
+    assert c.place_fencing_constraint("vg1", cib.CibView.parse(cib_text(fp.FENCED, resources=False)), "hpms01") == ""
+
+
+@pytest.mark.parametrize("tool, options", [
+    ("stonith_admin", ("--fence=", "--timeout=", "--tolerance=", "--tag=")),
+    ("crmadmin", ("--timeout=", "--status=")),
+    ("cibadmin", ("--query", "--local", "--create", "--scope=", "--xml-text=")),
+])
+def test_pacemakers_tools_know_the_handlers_options(tool, options):
+    if not shutil.which(tool):
+        pytest.skip(f"Pacemaker's {tool} not installed")
+    proc = subprocess.run([tool, "--help-all" if tool != "cibadmin" else "--help"], capture_output=True, text=True,
+                          timeout=30)
+    text = proc.stdout + proc.stderr
+    assert all(o in text for o in options), [o for o in options if o not in text]
