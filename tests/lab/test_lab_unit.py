@@ -365,13 +365,16 @@ def test_failover_from_journal():
             "pdsk( UpToDate -> DUnknown ) susp( 0 -> 1 )\n"
             "999.25 hpms02 kernel: drbd vg1: helper command: /sbin/drbdadm fence-peer vg1\n"
             "1000.5 hpms02 pacemaker-controld[1]:  notice: Node hpms01 state is now lost\n"
+            "1000.75 hpms02 alua-fence-peer[77]: hpms01 does not answer: asking Pacemaker's fencer to fence it "
+            "(1.1 s)\n"
             "1001.5 hpms02 pacemaker-fenced[9]:  notice: Operation 'off' targeting hpms01 by hpms02 for "
             "pacemaker-controld.7@hpms02: OK\n"
+            "1001.75 hpms02 alua-fence-peer[77]: hpms01: fenced (2.0 s)\n"
             "1002.0 hpms02 kernel: drbd vg1: helper command: /sbin/drbdadm fence-peer vg1 exit code 7 (0x700)\n"
             "1004.25 hpms02 pacemaker-controld[1]:  notice: Result of promote operation for p_lio on hpms02: ok\n")
     fo = report.failover_from_journal(text, "hpms01", "hpms02", t_kill=998.0)
-    assert fo == {"drbd_lost": 1.0, "handler_called": 1.25, "membership_lost": 2.5, "fenced_confirmed": 3.5,
-                  "handler_returned": 4.0, "promote_ok": 6.25}
+    assert fo == {"drbd_lost": 1.0, "handler_called": 1.25, "membership_lost": 2.5, "handler_fences": 2.75,
+                  "handler_fenced": 3.75, "fenced_confirmed": 3.5, "handler_returned": 4.0, "promote_ok": 6.25}
 
 
 def test_svg_is_wellformed_and_marks_events():
@@ -491,7 +494,8 @@ def test_fence_lab_without_the_service_fails_in_bounded_time(tmp_path):
 def test_drbd_has_its_own_network_and_the_fencing_policy():
     res = T.drbd_res("ms_scst")
     assert "fencing resource-and-stonith;" in res
-    assert 'fence-peer "/usr/sbin/alua-fence-peer --promotable ms_scst -- /usr/lib/drbd/crm-fence-peer.sh' in res
+    assert 'fence-peer "/usr/sbin/alua-fence-peer --promotable ms_scst --fence-after 1 -- ' \
+           '/usr/lib/drbd/crm-fence-peer.sh' in res
     assert "--suicide-on-failure-if-primary" in res
     assert 'after-resync-target "/usr/lib/drbd/crm-unfence-peer.sh";' in res
     for node in T.STORAGE:

@@ -103,7 +103,7 @@ def write_report(lab: Lab, sc: Full, r: Results, guard_changed: list[str] | None
         names = {"membership_lost": f"{survivor}: {victim} lost (journal)",
                  "promote_ok": f"{survivor}: {sc.v.alua} promoted (journal)"}
         for k, v in failover.items():
-            if v is not None:
+            if v is not None and k in names:
                 r.event(names[k], r.facts["t_kill"] + v)
     svg = report.svg_timeline(points, r.events,
                               f"alua lab ({sc.v.name}): fio I/O latency through link and node failures")

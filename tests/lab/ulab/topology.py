@@ -143,12 +143,14 @@ logging {
 
 # DRBD 8.4 syntax (the UML kernel's in-tree module), on its own network (br-drbd), with the
 # fencing policy dual-primary needs (crm/README): on losing the peer a Primary freezes I/O
-# until the fence-peer handler says the peer is fenced or outdated.  alua-fence-peer waits
-# (cheaply) until Pacemaker has fenced the peer or the peer answers, then runs LINBIT's
-# crm-fence-peer.sh, which places the constraint that keeps the peer from being promoted
-# until it has resynced (crm-unfence-peer.sh removes it).  On a replication-link split the
-# node where the ALUA clone is not promoted waits 2 s, loses, and has itself fenced.
-FENCE_PEER = ("/usr/sbin/alua-fence-peer --promotable %(promotable)s -- /usr/lib/drbd/crm-fence-peer.sh "
+# until the fence-peer handler says the peer is fenced or outdated.  alua-fence-peer fences a
+# peer whose controller has not answered for 1 s through Pacemaker's fencer, then places
+# LINBIT's crm-fence-peer.sh constraint that keeps the peer from being promoted until it has
+# resynced (crm-unfence-peer.sh removes it).  On a replication-link split the node where the
+# ALUA clone is promoted places it and goes on; the other waits 2 s, loses, and has itself
+# fenced.
+FENCE_PEER = ("/usr/sbin/alua-fence-peer --promotable %(promotable)s --fence-after 1 -- "
+              "/usr/lib/drbd/crm-fence-peer.sh "
               "--timeout 30 --dc-timeout 30 --suicide-on-failure-if-primary")
 UNFENCE_PEER = "/usr/lib/drbd/crm-unfence-peer.sh"
 DRBD = """\
@@ -159,12 +161,13 @@ resource %(res)s {
         after-resync-target "%(unfence_peer)s";
     }
     net {
-        # Notice a dead peer in about 2.5 s (defaults: ping-int 10 s, timeout 6 s).  Until DRBD
+        # Notice a dead peer in 0.5-1.5 s (defaults: ping-int 10 s, timeout 6 s).  Until DRBD
         # gives up on the peer, the survivor's writes wait for the dead node's ack: measured
         # by the lab, the defaults stalled I/O for 20 s after the promoted node was killed.
-        ping-int 2;
+        # (timeout must stay below ping-int.)
+        ping-int 1;
         ping-timeout 5;
-        timeout 10;
+        timeout 9;
         connect-int 3;
         allow-two-primaries yes;
         after-sb-0pri discard-zero-changes;
