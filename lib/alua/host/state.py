@@ -67,3 +67,45 @@ class StateFile:
             os.unlink(self.path)
         except OSError:
             pass
+
+
+class LostPeers:
+    """Marker files DIRECTORY/NODE that alua-alert (a Pacemaker alert agent, run as hacluster)
+    writes when a node was lost or fenced; a marker's modification time tells one event from
+    the next, so the agents apply each once."""
+
+    SUBDIR = "alua-lost"  # below HA_RSCTMP
+    GROUP = "haclient"  # Pacemaker runs alert agents as hacluster, of this group
+
+    def __init__(self, directory: str) -> None:
+        self.dir = directory
+
+    @classmethod
+    def below(cls, rsctmp: str) -> LostPeers:
+        return cls(os.path.join(rsctmp, cls.SUBDIR))
+
+    def marked(self, node: str) -> str:
+        """When `node` was last marked (an opaque stamp), '' if never: one stat, for monitor."""
+        try:
+            return str(os.stat(os.path.join(self.dir, node)).st_mtime_ns)
+        except OSError:
+            return ""
+
+    def mark(self, node: str, text: str) -> None:
+        path = os.path.join(self.dir, node)
+        tmp = os.path.join(self.dir, f".{node}.{os.getpid()}")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+        os.replace(tmp, path)
+
+    def ensure(self) -> None:
+        """Create the directory, writable by root and the alert agent's group only."""
+        import grp
+
+        os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        try:
+            gid = grp.getgrnam(self.GROUP).gr_gid
+        except KeyError:
+            return  # no Pacemaker user here: root only (the alert then reports it cannot write)
+        os.chown(self.dir, -1, gid)
+        os.chmod(self.dir, 0o1770)

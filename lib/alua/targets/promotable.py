@@ -193,6 +193,7 @@ def validate(ctx: Context) -> None:
 
 def _roles(ctx: Context, backend: AluaBackend) -> AluaRoles:
     from alua.host.cluster import PromotionScore
+    from alua.host.state import LostPeers
 
     cfg = ctx.config_as(AluaParams)
     options = RoleOptions(
@@ -214,6 +215,7 @@ def _roles(ctx: Context, backend: AluaBackend) -> AluaRoles:
         state=ctx.state,
         score=PromotionScore(ctx),
         extra_readiness=extra,
+        lost=LostPeers.below(ctx.env.rsctmp),
     )
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import stat
+import time
+
 import pytest
 
 from alua.targets.roles import AluaBackend, AluaRoles, NodePort, RoleOptions, Topology
 from alua.ocf.errors import OcfError
 from alua.ocf.exitstatus import ExitStatus
 from alua.ocf.notify import Notification
-from alua.host.state import StateFile
+from alua.host.state import LostPeers, StateFile
 
 NODES = ("a", "b")
 META = "OCF_RESKEY_CRM_meta_notify_"
@@ -57,7 +61,7 @@ class RecordingScore:
         self.values.append(score)
 
 
-def roles_for(node: str, backend: MemoryBackend, tmp_path, **options) -> AluaRoles:
+def roles_for(node: str, backend: MemoryBackend, tmp_path, *, lost=None, **options) -> AluaRoles:
     ports = [NodePort(n, f"iqn.x:{n}", i, i) for i, n in enumerate(NODES, start=1)]
 
     class Log:
@@ -65,7 +69,7 @@ def roles_for(node: str, backend: MemoryBackend, tmp_path, **options) -> AluaRol
             return lambda msg: None
 
     return AluaRoles(backend, Topology(ports, node), RoleOptions(**options), log=Log(),
-                     state=StateFile(str(tmp_path), f"p:{node}"), score=RecordingScore())
+                     state=StateFile(str(tmp_path), f"p:{node}"), score=RecordingScore(), lost=lost)
 
 
 def notification(**lists: str) -> Notification:
@@ -252,3 +256,61 @@ def test_a_failed_start_never_opens_access(tmp_path) -> None:
     with pytest.raises(OcfError):
         roles_for("a", backend, tmp_path).start()
     assert ("access", "open") not in backend.writes
+
+
+def test_a_peer_fenced_without_a_notification_goes_inactive_on_the_next_monitor(tmp_path) -> None:
+    # Pacemaker sends no notification when the node was fenced before its scheduler ran
+    # (dlm_controld or alua-fence-peer fenced it first): alua-alert's marker tells the monitor.
+    lost = LostPeers.below(str(tmp_path))
+    backend = MemoryBackend()
+    roles = roles_for("a", backend, tmp_path, lost=lost)
+    roles.start()
+    assert os.path.isdir(lost.dir)
+    roles.notify(notification(type="post", operation="start", active_uname="a b", start_uname="b"))
+    assert backend.states["b"]["dg1"] == "nonoptimized"
+    roles.monitor(probe=False)
+    assert backend.states["b"]["dg1"] == "nonoptimized"  # no marker: nothing changes
+    lost.mark("b", "node")
+    roles.monitor(probe=False)
+    assert backend.states["b"] == {"dg1": "offline", "dg2": "offline"}
+    writes = len(backend.writes)
+    roles.monitor(probe=False)
+    assert len([w for w in backend.writes[writes:] if w[0] == "b"]) == 0  # applied once
+    # the node returns: its start's notification wins over the old marker
+    roles.notify(notification(type="post", operation="start", active_uname="a b", start_uname="b"))
+    roles.monitor(probe=False)
+    assert backend.states["b"]["dg1"] == "nonoptimized"
+    # fenced again later: a new marker applies again
+    time.sleep(0.01)
+    lost.mark("b", "fencing")
+    roles.monitor(probe=False)
+    assert backend.states["b"]["dg1"] == "offline"
+    lost.mark("a", "fencing")  # a marker for this node itself is no peer's
+    roles.monitor(probe=False)
+    assert backend.states["a"]["dg1"] == "nonoptimized"
+
+
+def test_an_old_marker_is_not_applied_to_a_fresh_start(tmp_path) -> None:
+    lost = LostPeers.below(str(tmp_path))
+    lost.ensure()
+    lost.mark("b", "node")  # the peer was lost before this instance started
+    backend = MemoryBackend()
+    roles = roles_for("a", backend, tmp_path, lost=lost)
+    roles.start()
+    roles.notify(notification(type="post", operation="start", active_uname="a b", start_uname="a b"))
+    roles.monitor(probe=False)
+    assert backend.states["b"]["dg1"] == "nonoptimized"
+
+
+def test_the_marker_directory_is_for_root_and_the_alert_agents_group(tmp_path) -> None:
+    import grp
+
+    lost = LostPeers.below(str(tmp_path))
+    lost.ensure()
+    st = os.stat(lost.dir)
+    try:
+        gid = grp.getgrnam("haclient").gr_gid
+    except KeyError:
+        assert stat.S_IMODE(st.st_mode) == 0o700
+    else:
+        assert st.st_gid == gid and stat.S_IMODE(st.st_mode) == 0o1770

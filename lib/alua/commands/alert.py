@@ -1,0 +1,56 @@
+"""alua-alert: a Pacemaker alert agent that tells the ALUA agents a node was lost or fenced.
+
+The ALUA agents show a stopped or lost peer's target group in the inactive state.  They
+learn it from clone notifications, but Pacemaker sends none when the node was fenced before
+its scheduler ran (dlm_controld's or alua-fence-peer's fencing): the node's resources then
+simply vanish (lab Finding 23).  Pacemaker runs this agent on every node, as hacluster, for
+node and fencing events; for a lost node or a successful fencing it writes the marker file
+RECIPIENT/NODE (RECIPIENT: the alert's recipient, a directory the ALUA agents create), whose
+change the agents' next monitor applies: the node's group goes to the inactive state.
+
+Every other event is ignored.  Exit 0 when handled or ignored, 1 with a message on standard
+error (Pacemaker logs it) when the event or the recipient is unusable.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from alua.host.state import LostPeers
+from alua.host.validate import check_node_name
+
+FENCING_TASKS = ("off", "reboot")
+
+
+def marks(env: dict[str, str]) -> str:
+    """The node an event says is lost or fenced, '' for any other event."""
+    kind, node = env.get("CRM_alert_kind", ""), env.get("CRM_alert_node", "")
+    if kind == "node" and env.get("CRM_alert_desc", "") == "lost":
+        return node
+    if kind == "fencing" and env.get("CRM_alert_rc", "") == "0" and env.get("CRM_alert_task", "") in FENCING_TASKS:
+        return node
+    return ""
+
+
+def main(env: dict[str, str] | None = None) -> int:
+    env = dict(os.environ) if env is None else env
+    node = marks(env)
+    if not node:
+        return 0
+    try:
+        check_node_name(node)
+    except ValueError as e:
+        sys.stderr.write(f"alua-alert: CRM_alert_node {node!r}: {e}\n")
+        return 1
+    recipient = env.get("CRM_alert_recipient", "")
+    if not os.path.isabs(recipient) or not os.path.isdir(recipient):
+        sys.stderr.write(f"alua-alert: recipient {recipient!r}: not an existing directory (the ALUA agents "
+                         "create it when they start)\n")
+        return 1
+    try:
+        LostPeers(recipient).mark(node, f"{env.get('CRM_alert_kind')} {env.get('CRM_alert_timestamp_epoch', '')}")
+    except OSError as e:
+        sys.stderr.write(f"alua-alert: cannot write the marker for {node} in {recipient}: {e.strerror}\n")
+        return 1
+    return 0
