@@ -22,10 +22,11 @@ def test_staged_install_and_uninstall(tmp_path: Path) -> None:
         # The path written into the agent is the final one, not the staging directory.
         text = installed.read_text()
         assert "LIBDIR = '/usr/lib/ocf/lib/alua'" in text and str(dest) not in text
-    handler = dest / "usr/sbin/alua-fence-peer"
-    assert handler.stat().st_mode & 0o777 == 0o755
-    assert "LIBDIR = '/usr/lib/ocf/lib/alua'" in handler.read_text()
-    assert (dest / "usr/share/man/man8/alua-fence-peer.8").exists()
+    commands = [dest / "usr/sbin" / name for name in ("alua-fence-peer", "alua-alert")]
+    for command in commands:
+        assert command.stat().st_mode & 0o777 == 0o755
+        assert "LIBDIR = '/usr/lib/ocf/lib/alua'" in command.read_text()
+        assert (dest / "usr/share/man/man8" / f"{command.name}.8").exists()
     lib = dest / "usr/lib/ocf/lib/alua/alua"
     assert (lib / "__init__.py").stat().st_mode & 0o777 == 0o644
     assert list(lib.glob("__pycache__/*.pyc")), "compiled for users who cannot write __pycache__"
@@ -35,7 +36,8 @@ def test_staged_install_and_uninstall(tmp_path: Path) -> None:
                    check=True, capture_output=True)
     assert not (dest / "usr/lib/ocf/resource.d/alua").exists()
     assert not (dest / "usr/lib/ocf/lib/alua").exists()
-    assert not handler.exists() and not (dest / "usr/share/man/man8/alua-fence-peer.8").exists()
+    for command in commands:
+        assert not command.exists() and not (dest / "usr/share/man/man8" / f"{command.name}.8").exists()
     assert not (dest / "usr/share/alua").exists()
 
 

@@ -10,7 +10,8 @@ are the final ones, without DESTDIR.
     tools/install.py [--destdir D] [--ocf-root /usr/lib/ocf] [--mandir /usr/share/man]
                      [--datadir /usr/share] [--sbindir /usr/sbin] [--no-compile] [--uninstall]
 
-Admin commands from sbin/ (alua-fence-peer, DRBD's fence-peer handler) go to --sbindir.
+Admin commands from sbin/ (alua-fence-peer, DRBD's fence-peer handler; alua-alert, a Pacemaker
+alert agent) go to --sbindir.
 --no-compile leaves out the .pyc files, for packages that compile at install
 time instead (the Debian package: py3compile in its postinst, debian/rules).
 """
