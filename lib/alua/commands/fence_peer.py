@@ -184,11 +184,13 @@ class Cluster:
         out = self._out(["crmadmin", "--timeout", f"{int(seconds * 1000)}ms", "--status", peer], seconds + 2)
         return out is not None and ("(ok)" in out or ": ok" in out)
 
-    def fence(self, peer: str, seconds: float) -> bool:
-        """Pacemaker's fencer fences the peer with the cluster's own devices (merged with a fencing
-        the cluster runs itself; nothing done when one succeeded in the last few seconds)."""
-        r = self._run(["stonith_admin", "--fence", peer, "--timeout", str(max(1, int(seconds))),
-                       "--tolerance", "5", "--tag", "alua-fence-peer"], seconds + 5)
+    def fence(self, peer: str, seconds: float, action: str = "reboot") -> bool:
+        """Pacemaker's fencer fences the peer with the cluster's own devices, with the cluster's
+        stonith-action, so that a request of the cluster's own (or dlm_controld's) for the same
+        node merges with this one, and one that succeeded in the last 5 s makes it a no-op."""
+        r = self._run(["stonith_admin", "--fence" if action == "off" else "--reboot", peer,
+                       "--timeout", str(max(1, int(seconds))), "--tolerance", "5", "--tag", "alua-fence-peer"],
+                      seconds + 5)
         return r is not None and r.ok
 
     def drbd_minor(self, minor: str) -> ProcMinor | None:
@@ -237,7 +239,8 @@ def decide(opts: Options, cluster: Cluster, peer: str, log, clock=time.monotonic
         if state == LOST and opts.fence_after and not fence_tried:
             fence_tried = True
             log(f"{peer} does not answer: asking Pacemaker's fencer to fence it ({clock() - start:.1f} s)")
-            fenced_here = cluster.fence(peer, min(30.0, max(1.0, deadline.remaining())))
+            fenced_here = cluster.fence(peer, min(30.0, max(1.0, deadline.remaining())),
+                                        cib.cluster_property("stonith-action", "reboot"))
             log(f"{peer}: {'fenced' if fenced_here else 'not fenced by this request'} ({clock() - start:.1f} s)")
             continue
         sleep(opts.poll)
@@ -287,6 +290,15 @@ def _syslog(msg: str) -> None:
             pass
 
 
+def _hurry(log) -> None:
+    """Run ahead of the node's other work (I/O is frozen until this answers): its commands
+    inherit the priority.  At worst it runs at the normal one."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, -10)
+    except OSError as e:
+        log(f"cannot raise my priority: {e.strerror}")
+
+
 def _peer(opts: Options, cib: CibView, me: str) -> str:
     if opts.peer or os.environ.get("DRBD_PEER"):
         return opts.peer or os.environ["DRBD_PEER"]
@@ -303,14 +315,18 @@ def main(argv: list[str] | None = None, *, cluster: Cluster | None = None, execv
     if not os.access(opts.handler[0], os.X_OK):
         log(f"handler {opts.handler[0]}: not an executable file")
         return HANDLER_FAILED
-    cluster = cluster or Cluster(CommandRunner(Deadline(opts.timeout + 60)))
     resource = os.environ.get("DRBD_RESOURCE", "?")
-    try:
-        cib = cluster.cib()
-        me = cluster.local_node(cib)
-    except Exception as e:  # noqa: BLE001 - never worse than the handler alone: hand over
-        log(f"{resource}: cannot ask the cluster ({type(e).__name__}: {e})")
-        cib, me = CibView(None), ""
+    if cluster is None:
+        cluster = Cluster(CommandRunner(Deadline(opts.timeout + 60)))
+        _hurry(log)
+    cib, me = CibView(None), os.uname().nodename
+    if not (opts.peer or os.environ.get("DRBD_PEER")):  # DRBD names the peer: no command before the wait
+        try:
+            cib = cluster.cib()
+            me = cluster.local_node(cib)
+        except Exception as e:  # noqa: BLE001 - never worse than the handler alone: hand over
+            log(f"{resource}: cannot ask the cluster ({type(e).__name__}: {e})")
+            me = ""
     peer = _peer(opts, cib, me)
     if not node_name_ok(peer):
         log(f"{resource}: cannot tell which node is the peer; handing over at once")

@@ -80,6 +80,14 @@ class CibView:
                 found.append(clone.get("id", ""))
         return found[0] if len(found) == 1 else ""
 
+    def cluster_property(self, name: str, default: str) -> str:
+        """A cluster option (crm_config), as the CIB holds it, or the default."""
+        for props in self._iter("cluster_property_set"):
+            for nv in props.iter("nvpair"):
+                if nv.get("name") == name and nv.get("value"):
+                    return nv.get("value", default)
+        return default
+
     def has_element_id(self, element_id: str) -> bool:
         return any(e.get("id") == element_id for e in self._iter("rsc_location"))
 

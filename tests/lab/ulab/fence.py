@@ -17,7 +17,7 @@ import time
 from . import topology as T
 from .lab import log
 
-POLL = 0.1
+POLL = 0.02  # the fencing is on the survivor's I/O freeze path
 
 
 class FenceService(threading.Thread):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import types
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -61,8 +62,9 @@ class FakeCluster:
         self.asked.append(f"crmadmin {peer} {seconds:g}")
         return self.answers
 
-    def fence(self, peer, seconds):
+    def fence(self, peer, seconds, action="reboot"):
         self.asked.append(f"fence {peer}")
+        self.actions = [*getattr(self, "actions", []), action]
         if self.fences:  # as Pacemaker's controller records a fencing it ran
             self.states = [fp.FENCED]
         return self.fences
@@ -86,6 +88,7 @@ class FakeCluster:
 def run_main(argv, cluster, monkeypatch, env=None):
     calls, logs, sleeps = [], [], []
     monkeypatch.setattr(fp.os, "access", lambda path, mode: True)
+    monkeypatch.setattr(fp.os, "uname", lambda: types.SimpleNamespace(nodename=getattr(cluster, "me", "hpms01")))
     monkeypatch.setattr(fp.time, "sleep", lambda s: sleeps.append(s))
     for k in ("DRBD_PEER", "DRBD_RESOURCE"):
         monkeypatch.delenv(k, raising=False)
@@ -330,11 +333,13 @@ def test_commands_the_handler_runs(fp_proc):
     fp_proc.register(["crmadmin", "--timeout", "1000ms", "--status", "hpms02"],
                      stdout="Controller on hpms02 in state S_NOT_DC: ok\n")
     assert c.controller_answers("hpms02", 1.0)
-    fence = ["stonith_admin", "--fence", "hpms02", "--timeout", "20", "--tolerance", "5", "--tag", "alua-fence-peer"]
+    fence = ["stonith_admin", "--reboot", "hpms02", "--timeout", "20", "--tolerance", "5", "--tag", "alua-fence-peer"]
     fp_proc.register(fence, returncode=0)
     assert c.fence("hpms02", 20)
     fp_proc.register(fence, returncode=1)
     assert not c.fence("hpms02", 20)
+    fp_proc.register([fence[0], "--fence", *fence[2:]], returncode=0)  # stonith-action=off
+    assert c.fence("hpms02", 20, "off")
     fp_proc.register(["cibadmin", "--create", "--scope", "constraints", "--xml-text",
                       fp.fencing_constraint("vg1", "ms_drbd", "hpms01")])
     assert c.place_fencing_constraint("vg1", cib.CibView.parse(cib_text(fp.FENCED)), "hpms01") == \
@@ -343,7 +348,7 @@ def test_commands_the_handler_runs(fp_proc):
 
 
 @pytest.mark.parametrize("tool, options", [
-    ("stonith_admin", ("--fence=", "--timeout=", "--tolerance=", "--tag=")),
+    ("stonith_admin", ("--fence=", "--reboot=", "--timeout=", "--tolerance=", "--tag=")),
     ("crmadmin", ("--timeout=", "--status=")),
     ("cibadmin", ("--query", "--local", "--create", "--scope=", "--xml-text=")),
 ])
@@ -354,3 +359,25 @@ def test_pacemakers_tools_know_the_handlers_options(tool, options):
                           timeout=30)
     text = proc.stdout + proc.stderr
     assert all(o in text for o in options), [o for o in options if o not in text]
+
+
+def test_the_fencing_uses_the_clusters_stonith_action(monkeypatch):
+    # the same action as the cluster's own requests, so that the fencer merges them
+    cluster = FakeCluster([fp.LOST])
+    cluster.placed = True
+    run_main(["--fence-after", "1", "--", *HANDLER], cluster, monkeypatch, FENCE_ENV)
+    assert cluster.actions == ["reboot"]
+    view = cib.CibView.parse('<cib><configuration><crm_config><cluster_property_set id="o">'
+                             '<nvpair id="a" name="stonith-action" value="off"/></cluster_property_set>'
+                             '</crm_config></configuration></cib>')
+    assert view.cluster_property("stonith-action", "reboot") == "off"
+    assert cib.CibView(None).cluster_property("stonith-action", "reboot") == "reboot"
+
+
+def test_with_drbd_naming_the_peer_nothing_runs_before_the_wait(monkeypatch):
+    cluster = FakeCluster([fp.FENCED])
+    cluster.placed = True
+    rc, _, _, _ = run_main(["--", *HANDLER], cluster, monkeypatch, FENCE_ENV)
+    assert rc == fp.PEER_STONITHED
+    reads = [a for a in cluster.asked if a.startswith("cib")]
+    assert len(reads) == 1  # the wait's own first read, no separate one to find the nodes
