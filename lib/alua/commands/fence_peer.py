@@ -242,6 +242,8 @@ def decide(opts: Options, cluster: Cluster, peer: str, log, clock=time.monotonic
             fenced_here = cluster.fence(peer, min(30.0, max(1.0, deadline.remaining())),
                                         cib.cluster_property("stonith-action", "reboot"))
             log(f"{peer}: {'fenced' if fenced_here else 'not fenced by this request'} ({clock() - start:.1f} s)")
+            if fenced_here and cib.root is not None and not cib.dc_is(peer):
+                return FENCED, cib  # the read before the fencing already named another DC
             continue
         sleep(opts.poll)
     log(f"{peer}: neither fenced nor answering after {opts.timeout:g} s")

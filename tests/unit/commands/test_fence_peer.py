@@ -381,3 +381,13 @@ def test_with_drbd_naming_the_peer_nothing_runs_before_the_wait(monkeypatch):
     assert rc == fp.PEER_STONITHED
     reads = [a for a in cluster.asked if a.startswith("cib")]
     assert len(reads) == 1  # the wait's own first read, no separate one to find the nodes
+
+
+def test_after_its_own_fencing_it_reads_the_cib_again_only_while_the_peer_was_dc(monkeypatch):
+    cluster = FakeCluster([fp.LOST], dcs=("1",))
+    opts = fp.parse_args(["--fence-after", "1", "--poll", "0.05", "--", *HANDLER])
+    assert fp.decide(opts, cluster, "hpms02", lambda m: None)[0] == fp.FENCED
+    assert [a for a in cluster.asked if a.startswith("cib")] == ["cib lost dc=1"]
+    cluster = FakeCluster([fp.LOST], dcs=("2", "2", "1"))  # the dead peer was the DC
+    assert fp.decide(opts, cluster, "hpms02", lambda m: None)[0] == fp.FENCED
+    assert [a for a in cluster.asked if a.startswith("cib")][-1] == "cib fenced dc=1"
