@@ -37,7 +37,7 @@ import re
 import sys
 import time
 
-from alua.host.run import CommandRunner, CommandTimeout, Result, ToolNotFound
+from alua.host.run import Background, CommandRunner, CommandTimeout, Result, ToolNotFound
 from alua.host.validate import check_node_name
 from alua.ocf.context import Deadline
 from alua.tools.cib import ALIVE, FENCED, LOST, UNKNOWN, CibView, fencing_constraint, fencing_constraint_id, \
@@ -153,6 +153,29 @@ def local_disk_state(proc_drbd: str, minor: str) -> str:
     return entry.disk_state if entry is not None else ""
 
 
+class ControllerProbe:
+    """``crmadmin --status PEER`` running in the background: answered() is None while it runs,
+    then whether the peer's controller answered."""
+
+    def __init__(self, job: Background | None) -> None:
+        self.job = job
+
+    def answered(self) -> bool | None:
+        if self.job is None:
+            return False
+        try:
+            r = self.job.result()
+        except CommandTimeout:
+            return False
+        if r is None:
+            return None
+        return r.ok and ("(ok)" in r.stdout or ": ok" in r.stdout)
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+
+
 class Cluster:
     """What the handler asks Pacemaker, each with a short timeout (it runs while I/O is frozen)."""
 
@@ -180,9 +203,13 @@ class Cluster:
         """The whole local CIB in one call: node states, the DC, the resources."""
         return CibView.parse(self._out(["cibadmin", "--query", "--local"], 3))
 
-    def controller_answers(self, peer: str, seconds: float) -> bool:
-        out = self._out(["crmadmin", "--timeout", f"{int(seconds * 1000)}ms", "--status", peer], seconds + 2)
-        return out is not None and ("(ok)" in out or ": ok" in out)
+    def ask_controller(self, peer: str, seconds: float) -> ControllerProbe:
+        """Ask the peer's controller for its state, in the background (a dead peer's never answers)."""
+        argv = ["crmadmin", "--timeout", f"{int(seconds * 1000)}ms", "--status", peer]
+        try:
+            return ControllerProbe(self.runner.start(argv, timeout=seconds + 2))
+        except ToolNotFound:
+            return ControllerProbe(None)
 
     def fence(self, peer: str, seconds: float, action: str = "reboot") -> bool:
         """Pacemaker's fencer fences the peer with the cluster's own devices, with the cluster's
@@ -219,33 +246,45 @@ def decide(opts: Options, cluster: Cluster, peer: str, log, clock=time.monotonic
     deadline = Deadline(opts.timeout)
     start = clock()
     last_ask = -1e9
+    probe: ControllerProbe | None = None
     fenced_here = fence_tried = False
     cib = CibView(None)
-    while not deadline.expired():
-        cib = cluster.cib()
-        state = cib.state_of(peer)
-        if state == FENCED or fenced_here:
-            if not cib.dc_is(peer):
-                log(f"{peer} was fenced ({clock() - start:.1f} s)")
-                return FENCED, cib
-        elif state == ALIVE and clock() - last_ask >= 1.0:
-            # a member with its controller online: either alive (only the replication link failed)
-            # or dead and not yet noticed by the membership; only its controller's answer tells
-            last_ask = clock()
-            if cluster.controller_answers(peer, opts.fence_after or 1.0):
-                log(f"{peer} is alive and answers: the replication link failed ({clock() - start:.1f} s)")
-                return ALIVE, cib
-            state = LOST if opts.fence_after else state
-        if state == LOST and opts.fence_after and not fence_tried:
-            fence_tried = True
-            log(f"{peer} does not answer: asking Pacemaker's fencer to fence it ({clock() - start:.1f} s)")
-            fenced_here = cluster.fence(peer, min(30.0, max(1.0, deadline.remaining())),
-                                        cib.cluster_property("stonith-action", "reboot"))
-            log(f"{peer}: {'fenced' if fenced_here else 'not fenced by this request'} ({clock() - start:.1f} s)")
-            if fenced_here and cib.root is not None and not cib.dc_is(peer):
-                return FENCED, cib  # the read before the fencing already named another DC
-            continue
-        sleep(opts.poll)
+    try:
+        while not deadline.expired():
+            cib = cluster.cib()
+            state = cib.state_of(peer)
+            if state == FENCED or fenced_here:
+                if not cib.dc_is(peer):
+                    log(f"{peer} was fenced ({clock() - start:.1f} s)")
+                    return FENCED, cib
+            elif state == ALIVE:
+                # a member with its controller online: either alive (only the replication link
+                # failed) or dead and not yet noticed by the membership; only its controller's
+                # answer tells, and it is asked in the background while the CIB is read on
+                if probe is None and clock() - last_ask >= 1.0:
+                    last_ask = clock()
+                    probe = cluster.ask_controller(peer, opts.fence_after or 1.0)
+                answered = probe.answered() if probe is not None else None
+                if answered:
+                    log(f"{peer} is alive and answers: the replication link failed ({clock() - start:.1f} s)")
+                    return ALIVE, cib
+                if answered is False:
+                    probe = None
+                    state = LOST if opts.fence_after else state
+            if state == LOST and opts.fence_after and not fence_tried:
+                fence_tried = True
+                log(f"{peer} does not answer: asking Pacemaker's fencer to fence it ({clock() - start:.1f} s)")
+                fenced_here = cluster.fence(peer, min(30.0, max(1.0, deadline.remaining())),
+                                            cib.cluster_property("stonith-action", "reboot"))
+                log(f"{peer}: {'fenced' if fenced_here else 'not fenced by this request'} "
+                    f"({clock() - start:.1f} s)")
+                if fenced_here and cib.root is not None and not cib.dc_is(peer):
+                    return FENCED, cib  # the read before the fencing already named another DC
+                continue
+            sleep(opts.poll)
+    finally:
+        if probe is not None:
+            probe.cancel()
     log(f"{peer}: neither fenced nor answering after {opts.timeout:g} s")
     return UNKNOWN, cib
 

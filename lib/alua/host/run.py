@@ -126,6 +126,18 @@ class CommandRunner:
             raise CommandFailed(result)
         return result
 
+    def start(self, argv: Sequence[str], *, timeout: float) -> Background:
+        """Start argv in the background (same environment and rules as run); see Background."""
+        import subprocess
+
+        limit = min(timeout, self.deadline.remaining())
+        try:
+            proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, errors="replace", env=self._env)
+        except FileNotFoundError:
+            raise ToolNotFound(argv[0]) from None
+        return Background(argv, proc, Deadline(limit))
+
     def which(self, tool: str) -> str | None:
         """The path of tool on this runner's PATH, without running anything."""
         for directory in self._env["PATH"].split(os.pathsep):
@@ -139,3 +151,30 @@ class CommandRunner:
         for tool in tools:
             if self.which(tool) is None:
                 raise ToolNotFound(tool)
+
+
+class Background:
+    """A command running while the caller does other work: result() is None until it has
+    finished, then its Result; past its timeout it is killed and result() raises CommandTimeout."""
+
+    def __init__(self, argv: Sequence[str], proc, deadline: Deadline) -> None:  # noqa: ANN001 - a Popen
+        self.argv = argv
+        self.proc = proc
+        self.deadline = deadline
+        self._result: Result | None = None
+
+    def result(self) -> Result | None:
+        if self._result is None:
+            if self.proc.poll() is None:
+                if not self.deadline.expired():
+                    return None
+                self.cancel()
+                raise CommandTimeout(self.argv, 0.0)
+            out, err = self.proc.communicate()
+            self._result = Result(self.argv, self.proc.returncode, out or "", err or "")
+        return self._result
+
+    def cancel(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
