@@ -10,6 +10,7 @@ cluster's promotion score.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterable
@@ -51,9 +52,16 @@ class StorageNode:
         self.past_writes += self.emulator.writes()
         self.emulator.stop()
         self.past_writes.append({"ts": time.time_ns(), "path": "", "data": "", "result": "crash"})
-        for path in self.rsctmp.iterdir():
-            path.unlink()
+        self.clear_rsctmp()  # a tmpfs: empty after the reboot
         self.emulator = factory(config, name=f"{self.name}-boot{len(self.past_writes)}")
+
+    def clear_rsctmp(self) -> None:
+        """What the agents kept in HA_RSCTMP is gone (a reboot, or the cluster stack restarted)."""
+        for path in self.rsctmp.iterdir():
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
     def all_writes(self) -> list[dict]:
         assert self.emulator is not None

@@ -151,8 +151,7 @@ def probe_on_a_node_that_runs_promoted_returns_8(c: Cluster) -> None:
     a = c[A]
     assert a.run("start").rc == 0
     assert a.run("promote").rc == 0
-    for path in a.rsctmp.iterdir():  # the agent's own state is gone (the cluster stack restarted)
-        path.unlink()
+    a.clear_rsctmp()  # the agent's own state is gone (the cluster stack restarted)
     assert a.monitor(probe=True).rc == 8
 
 

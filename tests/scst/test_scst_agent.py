@@ -259,8 +259,7 @@ def test_stop_takes_the_local_group_offline_and_removes_the_score(node) -> None:
 def test_probe_on_a_node_that_already_runs_promoted_returns_8(node) -> None:
     assert node.run("start").rc == 0
     assert node.run("promote").rc == 0
-    for path in node.rsctmp.iterdir():  # the agent's process state is gone (reboot of the cluster stack)
-        path.unlink()
+    node.clear_rsctmp()  # the agent's process state is gone (reboot of the cluster stack)
     assert node.monitor(probe=True).rc == 8
 
 

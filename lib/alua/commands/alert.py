@@ -1,12 +1,13 @@
-"""alua-alert: a Pacemaker alert agent that tells the ALUA agents a node was lost or fenced.
+"""alua-alert: a Pacemaker alert agent that tells the ALUA agents a node was fenced.
 
 The ALUA agents show a stopped or lost peer's target group in the inactive state.  They
 learn it from clone notifications, but Pacemaker sends none when the node was fenced before
 its scheduler ran (dlm_controld's or alua-fence-peer's fencing): the node's resources then
 simply vanish (lab Finding 23).  Pacemaker runs this agent on every node, as hacluster, for
-node and fencing events; for a lost node or a successful fencing it writes the marker file
-RECIPIENT/NODE (RECIPIENT: the alert's recipient, a directory the ALUA agents create), whose
-change the agents' next monitor applies: the node's group goes to the inactive state.
+every event; for a successful fencing it writes the marker file RECIPIENT/NODE (RECIPIENT:
+the alert's recipient, a directory the ALUA agents create), whose change the agents' next
+monitor applies: the node's group goes to the inactive state.  A node that merely left the
+membership is not marked: in maintenance mode its resources go on running.
 
 Every other event is ignored.  Exit 0 when handled or ignored, 1 with a message on standard
 error (Pacemaker logs it) when the event or the recipient is unusable.
@@ -17,17 +18,15 @@ from __future__ import annotations
 import os
 import sys
 
-from alua.host.state import LostPeers
+from alua.host.state import FencedPeers
 from alua.host.validate import check_node_name
 
 FENCING_TASKS = ("off", "reboot")
 
 
 def marks(env: dict[str, str]) -> str:
-    """The node an event says is lost or fenced, '' for any other event."""
+    """The node an event says was fenced, '' for any other event."""
     kind, node = env.get("CRM_alert_kind", ""), env.get("CRM_alert_node", "")
-    if kind == "node" and env.get("CRM_alert_desc", "") == "lost":
-        return node
     if kind == "fencing" and env.get("CRM_alert_rc", "") == "0" and env.get("CRM_alert_task", "") in FENCING_TASKS:
         return node
     return ""
@@ -49,7 +48,7 @@ def main(env: dict[str, str] | None = None) -> int:
                          "create it when they start)\n")
         return 1
     try:
-        LostPeers(recipient).mark(node, f"{env.get('CRM_alert_kind')} {env.get('CRM_alert_timestamp_epoch', '')}")
+        FencedPeers(recipient).mark(node, f"{env.get('CRM_alert_kind')} {env.get('CRM_alert_timestamp_epoch', '')}")
     except OSError as e:
         sys.stderr.write(f"alua-alert: cannot write the marker for {node} in {recipient}: {e.strerror}\n")
         return 1

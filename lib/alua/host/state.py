@@ -69,19 +69,19 @@ class StateFile:
             pass
 
 
-class LostPeers:
+class FencedPeers:
     """Marker files DIRECTORY/NODE that alua-alert (a Pacemaker alert agent, run as hacluster)
-    writes when a node was lost or fenced; a marker's modification time tells one event from
-    the next, so the agents apply each once."""
+    writes when a node was fenced; a marker's modification time tells one fencing from the
+    next, so the agents apply each once."""
 
-    SUBDIR = "alua-lost"  # below HA_RSCTMP
+    SUBDIR = "alua-fenced"  # below HA_RSCTMP
     GROUP = "haclient"  # Pacemaker runs alert agents as hacluster, of this group
 
     def __init__(self, directory: str) -> None:
         self.dir = directory
 
     @classmethod
-    def below(cls, rsctmp: str) -> LostPeers:
+    def below(cls, rsctmp: str) -> FencedPeers:
         return cls(os.path.join(rsctmp, cls.SUBDIR))
 
     def marked(self, node: str) -> str:

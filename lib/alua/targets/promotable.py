@@ -193,7 +193,7 @@ def validate(ctx: Context) -> None:
 
 def _roles(ctx: Context, backend: AluaBackend) -> AluaRoles:
     from alua.host.cluster import PromotionScore
-    from alua.host.state import LostPeers
+    from alua.host.state import FencedPeers
 
     cfg = ctx.config_as(AluaParams)
     options = RoleOptions(
@@ -215,7 +215,7 @@ def _roles(ctx: Context, backend: AluaBackend) -> AluaRoles:
         state=ctx.state,
         score=PromotionScore(ctx),
         extra_readiness=extra,
-        lost=LostPeers.below(ctx.env.rsctmp),
+        fenced=FencedPeers.below(ctx.env.rsctmp),
     )
 
 

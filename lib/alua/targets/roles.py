@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from alua.host.cluster import PromotionScore
     from alua.ocf.log import Logger
     from alua.ocf.notify import Notification
-    from alua.host.state import LostPeers, StateFile
+    from alua.host.state import FencedPeers, StateFile
 
 ACTIVE = "active"
 NONOPTIMIZED = "nonoptimized"
@@ -41,7 +41,7 @@ INACTIVE_STATES = (OFFLINE, UNAVAILABLE, STANDBY)
 PROMOTION_SCORE = 100
 
 _PEER_KEY = "peer."
-_LOST_KEY = "lost."  # the alua-alert marker of each peer last applied or superseded
+_FENCED_KEY = "fenced."  # the alua-alert marker of each peer last applied or superseded
 
 
 class NodePort:
@@ -178,10 +178,10 @@ class AluaRoles:
         state: StateFile,
         score: PromotionScore,
         extra_readiness: Sequence[str] = (),
-        lost: LostPeers | None = None,
+        fenced: FencedPeers | None = None,
     ) -> None:
         self.backend = backend
-        self.lost = lost
+        self.fenced = fenced
         self.topology = topology
         self.options = options
         self.log = log
@@ -198,7 +198,7 @@ class AluaRoles:
         initial[local.node] = self.options.unpromoted_state
         self.backend.ensure_topology(self.topology, initial)
         self.backend.set_group_state(local.node, self.options.unpromoted_state)
-        self._prepare_lost_markers()
+        self._prepare_fenced_markers()
         # Only now may initiators log in: every unit they find is in its final group and state.
         self.backend.open_access(self.topology)
         self._update_score(verify=True)
@@ -271,7 +271,7 @@ class AluaRoles:
             else:
                 wanted = self.options.inactive_state
             self._set_peer(peer.node, wanted, why=f"post-{note.operation}")
-        self.state.update(self._lost_markers())  # what Pacemaker says now supersedes older losses
+        self.state.update(self._fenced_markers())  # what Pacemaker says now supersedes older losses
         return ExitStatus.OK
 
     def monitor(self, *, probe: bool) -> ExitStatus:
@@ -294,7 +294,7 @@ class AluaRoles:
             more = f" (+{len(problems) - 1} more in log)" if len(problems) > 1 else ""
             raise OcfError(f"broken: {problems[0]}{more}", status)
         self.backend.open_access(self.topology, reassert=True)
-        self._apply_lost_peers()
+        self._apply_fenced_peers()
         self._reassert_peers()
         self._update_score(verify=probe, local_problems=local_problems)
         return ExitStatus.RUNNING_PROMOTED if promoted else ExitStatus.OK
@@ -344,31 +344,31 @@ class AluaRoles:
     def _remember_peer(self, node: str, state: str) -> None:
         self.state.update({_PEER_KEY + node: state})
 
-    def _lost_markers(self) -> dict[str, str | None]:
-        if self.lost is None:
+    def _fenced_markers(self) -> dict[str, str | None]:
+        if self.fenced is None:
             return {}
-        return {_LOST_KEY + p.node: self.lost.marked(p.node) or None for p in self.topology.peers}
+        return {_FENCED_KEY + p.node: self.fenced.marked(p.node) or None for p in self.topology.peers}
 
-    def _prepare_lost_markers(self) -> None:
-        if self.lost is None:
+    def _prepare_fenced_markers(self) -> None:
+        if self.fenced is None:
             return
         try:
-            self.lost.ensure()
+            self.fenced.ensure()
         except OSError as e:
-            self.log.warning(f"cannot create {self.lost.dir} for alua-alert: {e.strerror}")
-        self.state.update(self._lost_markers())
+            self.log.warning(f"cannot create {self.fenced.dir} for alua-alert: {e.strerror}")
+        self.state.update(self._fenced_markers())
 
-    def _apply_lost_peers(self) -> None:
-        """A peer lost or fenced since the last notification (alua-alert's marker) goes to the
+    def _apply_fenced_peers(self) -> None:
+        """A peer fenced since the last notification (alua-alert's marker) goes to the
         inactive state: Pacemaker sends no notification when a node was fenced before its
         scheduler ran.  One stat per peer."""
-        if self.lost is None:
+        if self.fenced is None:
             return
         for peer in self.topology.peers:
-            stamp = self.lost.marked(peer.node)
-            if stamp and stamp != self.state.get(_LOST_KEY + peer.node):
-                self._set_peer(peer.node, self.options.inactive_state, why="lost or fenced (alua-alert)")
-                self.state.update({_LOST_KEY + peer.node: stamp})
+            stamp = self.fenced.marked(peer.node)
+            if stamp and stamp != self.state.get(_FENCED_KEY + peer.node):
+                self._set_peer(peer.node, self.options.inactive_state, why="fenced (alua-alert)")
+                self.state.update({_FENCED_KEY + peer.node: stamp})
 
     def _reassert_peers(self) -> None:
         """Put back a peer state that drifted from what the last notification decided."""

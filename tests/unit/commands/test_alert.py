@@ -1,4 +1,4 @@
-"""alua-alert: Pacemaker's alert agent that marks lost and fenced nodes for the ALUA agents."""
+"""alua-alert: Pacemaker's alert agent that marks fenced nodes for the ALUA agents."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from alua.commands import alert
-from alua.host.state import LostPeers
+from alua.host.state import FencedPeers
 from conftest import ROOT
 
 COMMAND = str(ROOT / "sbin" / "alua-alert")
@@ -32,7 +32,7 @@ def env_for(recipient: str, **values: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("values, marked", [
-    ({"kind": "node", "node": "hpms02", "desc": "lost"}, "hpms02"),
+    ({"kind": "node", "node": "hpms02", "desc": "lost"}, ""),  # maintenance mode: it may run on
     ({"kind": "fencing", "node": "hpms02", "task": "reboot", "rc": "0", "desc": "OK"}, "hpms02"),
     ({"kind": "fencing", "node": "hpms02", "task": "off", "rc": "0"}, "hpms02"),
     ({"kind": "fencing", "node": "hpms02", "task": "reboot", "rc": "1"}, ""),  # failed: not fenced
@@ -43,33 +43,33 @@ def env_for(recipient: str, **values: str) -> dict[str, str]:
     ({}, ""),
 ])
 def test_which_events_mark_a_node(values, marked, tmp_path) -> None:
-    lost = LostPeers(str(tmp_path))
+    fenced_dir = FencedPeers(str(tmp_path))
     assert alert.main(env_for(str(tmp_path), **values)) == 0
     assert sorted(os.listdir(tmp_path)) == ([marked] if marked else [])
     if marked:
-        assert lost.marked(marked) and (tmp_path / marked).read_text().startswith(values["kind"])
+        assert fenced_dir.marked(marked) and (tmp_path / marked).read_text().startswith(values["kind"])
 
 
 def test_a_second_event_moves_the_stamp(tmp_path) -> None:
-    lost = LostPeers(str(tmp_path))
-    alert.main(env_for(str(tmp_path), kind="node", node="b", desc="lost"))
-    os.utime(tmp_path / "b", ns=(1, 1))
-    assert lost.marked("b") == "1"
+    fenced_dir = FencedPeers(str(tmp_path))
     alert.main(env_for(str(tmp_path), kind="fencing", node="b", task="reboot", rc="0"))
-    assert lost.marked("b") not in ("", "1")
+    os.utime(tmp_path / "b", ns=(1, 1))
+    assert fenced_dir.marked("b") == "1"
+    alert.main(env_for(str(tmp_path), kind="fencing", node="b", task="reboot", rc="0"))
+    assert fenced_dir.marked("b") not in ("", "1")
 
 
 @pytest.mark.parametrize("node", ["a/b", "../etc", "a\nb", ""])
 def test_a_bad_node_name_writes_nothing(node, tmp_path, capsys) -> None:
-    rc = alert.main(env_for(str(tmp_path), kind="node", node=node, desc="lost"))
+    rc = alert.main(env_for(str(tmp_path), kind="fencing", node=node, task="off", rc="0"))
     assert os.listdir(tmp_path) == []
     if node:
         assert rc == 1 and "CRM_alert_node" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("recipient", ["", "relative/dir", "/nonexistent/alua-lost"])
+@pytest.mark.parametrize("recipient", ["", "relative/dir", "/nonexistent/alua-fenced"])
 def test_an_unusable_recipient_is_reported(recipient, capsys) -> None:
-    assert alert.main(env_for(recipient, kind="node", node="b", desc="lost")) == 1
+    assert alert.main(env_for(recipient, kind="fencing", node="b", task="reboot", rc="0")) == 1
     assert "recipient" in capsys.readouterr().err
 
 
@@ -84,13 +84,13 @@ def test_the_command_as_pacemaker_runs_it() -> None:
     base = Path(tempfile.mkdtemp(prefix="alua-alert-"))  # hacluster cannot enter pytest's tmp_path
     request_cleanup.append(base)
     os.chmod(base, 0o755)
-    lost = LostPeers.below(str(base))
-    lost.ensure()
+    fenced_dir = FencedPeers.below(str(base))
+    fenced_dir.ensure()
     argv = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups", COMMAND]
-    env = {"PATH": os.environ["PATH"], **env_for(lost.dir, kind="fencing", node="hpms02", task="reboot", rc="0")}
+    env = {"PATH": os.environ["PATH"], **env_for(fenced_dir.dir, kind="fencing", node="hpms02", task="reboot", rc="0")}
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert lost.marked("hpms02")
+    assert fenced_dir.marked("hpms02")
     # a node name that would escape the directory: refused, with a reason and no traceback
     env["CRM_alert_node"] = "../x"
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)

@@ -12,7 +12,7 @@ from alua.targets.roles import AluaBackend, AluaRoles, NodePort, RoleOptions, To
 from alua.ocf.errors import OcfError
 from alua.ocf.exitstatus import ExitStatus
 from alua.ocf.notify import Notification
-from alua.host.state import LostPeers, StateFile
+from alua.host.state import FencedPeers, StateFile
 
 NODES = ("a", "b")
 META = "OCF_RESKEY_CRM_meta_notify_"
@@ -61,7 +61,7 @@ class RecordingScore:
         self.values.append(score)
 
 
-def roles_for(node: str, backend: MemoryBackend, tmp_path, *, lost=None, **options) -> AluaRoles:
+def roles_for(node: str, backend: MemoryBackend, tmp_path, *, fenced=None, **options) -> AluaRoles:
     ports = [NodePort(n, f"iqn.x:{n}", i, i) for i, n in enumerate(NODES, start=1)]
 
     class Log:
@@ -69,7 +69,7 @@ def roles_for(node: str, backend: MemoryBackend, tmp_path, *, lost=None, **optio
             return lambda msg: None
 
     return AluaRoles(backend, Topology(ports, node), RoleOptions(**options), log=Log(),
-                     state=StateFile(str(tmp_path), f"p:{node}"), score=RecordingScore(), lost=lost)
+                     state=StateFile(str(tmp_path), f"p:{node}"), score=RecordingScore(), fenced=fenced)
 
 
 def notification(**lists: str) -> Notification:
@@ -261,16 +261,16 @@ def test_a_failed_start_never_opens_access(tmp_path) -> None:
 def test_a_peer_fenced_without_a_notification_goes_inactive_on_the_next_monitor(tmp_path) -> None:
     # Pacemaker sends no notification when the node was fenced before its scheduler ran
     # (dlm_controld or alua-fence-peer fenced it first): alua-alert's marker tells the monitor.
-    lost = LostPeers.below(str(tmp_path))
+    fenced = FencedPeers.below(str(tmp_path))
     backend = MemoryBackend()
-    roles = roles_for("a", backend, tmp_path, lost=lost)
+    roles = roles_for("a", backend, tmp_path, fenced=fenced)
     roles.start()
-    assert os.path.isdir(lost.dir)
+    assert os.path.isdir(fenced.dir)
     roles.notify(notification(type="post", operation="start", active_uname="a b", start_uname="b"))
     assert backend.states["b"]["dg1"] == "nonoptimized"
     roles.monitor(probe=False)
     assert backend.states["b"]["dg1"] == "nonoptimized"  # no marker: nothing changes
-    lost.mark("b", "node")
+    fenced.mark("b", "node")
     roles.monitor(probe=False)
     assert backend.states["b"] == {"dg1": "offline", "dg2": "offline"}
     writes = len(backend.writes)
@@ -282,20 +282,20 @@ def test_a_peer_fenced_without_a_notification_goes_inactive_on_the_next_monitor(
     assert backend.states["b"]["dg1"] == "nonoptimized"
     # fenced again later: a new marker applies again
     time.sleep(0.01)
-    lost.mark("b", "fencing")
+    fenced.mark("b", "fencing")
     roles.monitor(probe=False)
     assert backend.states["b"]["dg1"] == "offline"
-    lost.mark("a", "fencing")  # a marker for this node itself is no peer's
+    fenced.mark("a", "fencing")  # a marker for this node itself is no peer's
     roles.monitor(probe=False)
     assert backend.states["a"]["dg1"] == "nonoptimized"
 
 
 def test_an_old_marker_is_not_applied_to_a_fresh_start(tmp_path) -> None:
-    lost = LostPeers.below(str(tmp_path))
-    lost.ensure()
-    lost.mark("b", "node")  # the peer was lost before this instance started
+    fenced = FencedPeers.below(str(tmp_path))
+    fenced.ensure()
+    fenced.mark("b", "fencing")  # the peer was fenced before this instance started
     backend = MemoryBackend()
-    roles = roles_for("a", backend, tmp_path, lost=lost)
+    roles = roles_for("a", backend, tmp_path, fenced=fenced)
     roles.start()
     roles.notify(notification(type="post", operation="start", active_uname="a b", start_uname="a b"))
     roles.monitor(probe=False)
@@ -305,9 +305,9 @@ def test_an_old_marker_is_not_applied_to_a_fresh_start(tmp_path) -> None:
 def test_the_marker_directory_is_for_root_and_the_alert_agents_group(tmp_path) -> None:
     import grp
 
-    lost = LostPeers.below(str(tmp_path))
-    lost.ensure()
-    st = os.stat(lost.dir)
+    fenced = FencedPeers.below(str(tmp_path))
+    fenced.ensure()
+    st = os.stat(fenced.dir)
     try:
         gid = grp.getgrnam("haclient").gr_gid
     except KeyError:
