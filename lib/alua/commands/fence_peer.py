@@ -268,7 +268,11 @@ def decide(opts: Options, cluster: Cluster, peer: str, log, clock=time.monotonic
                 if answered:
                     log(f"{peer} is alive and answers: the replication link failed ({clock() - start:.1f} s)")
                     return ALIVE, cib
+                if answered is None and opts.fence_after and clock() - last_ask >= opts.fence_after:
+                    answered = False  # no answer for --fence-after seconds: crmadmin's own exit comes later
                 if answered is False:
+                    if probe is not None:
+                        probe.cancel()
                     probe = None
                     state = LOST if opts.fence_after else state
             if state == LOST and opts.fence_after and not fence_tried:
@@ -331,15 +335,6 @@ def _syslog(msg: str) -> None:
             pass
 
 
-def _hurry(log) -> None:
-    """Run ahead of the node's other work (I/O is frozen until this answers): its commands
-    inherit the priority.  At worst it runs at the normal one."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, -10)
-    except OSError as e:
-        log(f"cannot raise my priority: {e.strerror}")
-
-
 def _peer(opts: Options, cib: CibView, me: str) -> str:
     if opts.peer or os.environ.get("DRBD_PEER"):
         return opts.peer or os.environ["DRBD_PEER"]
@@ -359,7 +354,6 @@ def main(argv: list[str] | None = None, *, cluster: Cluster | None = None, execv
     resource = os.environ.get("DRBD_RESOURCE", "?")
     if cluster is None:
         cluster = Cluster(CommandRunner(Deadline(opts.timeout + 60)))
-        _hurry(log)
     cib, me = CibView(None), os.uname().nodename
     if not (opts.peer or os.environ.get("DRBD_PEER")):  # DRBD names the peer: no command before the wait
         try:

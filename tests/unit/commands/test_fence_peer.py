@@ -436,3 +436,23 @@ def test_background_commands_time_out_and_are_killed():
         time.sleep(0.01)
     r = done.result()
     assert (r.returncode, r.stdout, r.stderr) == (3, "out\n", "err\n")
+
+
+def test_a_controller_silent_for_fence_after_seconds_is_not_waited_for(monkeypatch):
+    # crmadmin on a dead peer exits well after its own timeout on a busy node: the handler fences
+    # once --fence-after has passed without an answer, and stops the crmadmin
+    pending = types.SimpleNamespace(answered=lambda: None, cancelled=False)
+    pending.cancel = lambda: setattr(pending, "cancelled", True)
+
+    class Silent(FakeCluster):
+        def ask_controller(self, peer, seconds):
+            self.asked.append(f"crmadmin {peer} {seconds:g}")
+            return pending
+
+    now = [0.0]
+    cluster = Silent([fp.ALIVE])
+    opts = fp.parse_args(["--fence-after", "0.5", "--poll", "0.1", "--", *HANDLER])
+    found, _ = fp.decide(opts, cluster, "hpms02", lambda m: None, clock=lambda: now[0],
+                         sleep=lambda s: now.__setitem__(0, now[0] + s))
+    assert found == fp.FENCED and pending.cancelled
+    assert cluster.asked.count("crmadmin hpms02 0.5") == 1 and cluster.asked.count("fence hpms02") == 1
