@@ -212,3 +212,40 @@ def test_isolated_unpromoted_node_is_fenced_and_its_group_shown_offline(healthy3
 
     reboot_and_settle(cluster, isolated, promoted.name)
     assert cluster.two_active_moments() == []
+
+
+def test_a_node_fenced_outside_any_transition_is_shown_offline(healthy3_fenced: Cluster) -> None:  # noqa: F811
+    """dlm_controld and alua-fence-peer fence a lost node at once, often before the DC's scheduler
+    runs: Pacemaker then finds the node fenced, its resources gone without a stop, and sends the
+    clone no notification (lab Finding 23).  The fencing alert reaches alua-alert (configured by
+    crm/scst.crm, run by Pacemaker as hacluster), whose marker makes each survivor's next monitor
+    show the node's group offline."""
+    cluster = healthy3_fenced
+    promoted = cluster.promoted_node()
+    victim = next(n for n in cluster.nodes.values() if n is not promoted)
+    survivors = [n for n in cluster.nodes.values() if n is not victim]
+    pids = node_pids(victim)
+    since = time.time()
+    fence = promoted.run(["stonith_admin", "--reboot", victim.name, "--tag", "test"], timeout=90)
+    assert fence.returncode == 0, fence.stderr
+    wait_fenced(cluster, victim, pids)
+
+    def marked() -> bool:  # the fencing alert comes once the fencer has reported the result
+        return all(n.run(["cat", f"/run/resource-agents/alua-fenced/{victim.name}"]).stdout.startswith("fencing")
+                   for n in survivors)
+
+    wait_until(marked, 20, f"alua-alert to mark {victim.name} fenced on the survivors", context=cluster.describe)
+
+    def offline_everywhere() -> bool:
+        return all(n.states()[victim.name] == "offline" for n in survivors)
+
+    wait_until(offline_everywhere, 45, f"the survivors' monitors to show {victim.name}'s group offline",
+               context=cluster.describe)
+    ops = [op for op in cluster.operations(since=since) if op.rsc == cluster.primitive]
+    assert not [op for op in ops if op.task in ("promote", "demote")], f"the promoted node is left alone: {ops}"
+    assert cluster.two_active_moments() == []
+    victim.reboot()
+    cluster.wait_online(cluster.names)
+    cluster.wait_settled(promoted=promoted.name)
+    for node in cluster.live_nodes():
+        assert node.states()[victim.name] == "nonoptimized", node.name  # back: its start's notification wins

@@ -27,9 +27,13 @@ FENCING_TASKS = ("off", "reboot")
 def marks(env: dict[str, str]) -> str:
     """The node an event says was fenced, '' for any other event."""
     kind, node = env.get("CRM_alert_kind", ""), env.get("CRM_alert_node", "")
-    if kind == "fencing" and env.get("CRM_alert_rc", "") == "0" and env.get("CRM_alert_task", "") in FENCING_TASKS:
-        return node
-    return ""
+    if kind != "fencing" or env.get("CRM_alert_rc", "") != "0":
+        return ""
+    # Pacemaker passes the fencer's operation (st_fence) as the task and the action only in
+    # the description: "Operation reboot of NODE by NODE for CLIENT@NODE: OK (ref=...)"
+    words = env.get("CRM_alert_desc", "").split()
+    action = words[1] if len(words) > 1 and words[0] == "Operation" else env.get("CRM_alert_task", "")
+    return node if action in FENCING_TASKS else ""
 
 
 def main(env: dict[str, str] | None = None) -> int:

@@ -33,6 +33,15 @@ def env_for(recipient: str, **values: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("values, marked", [
     ({"kind": "node", "node": "hpms02", "desc": "lost"}, ""),  # maintenance mode: it may run on
+    # what Pacemaker 2.1 passes (controld's crmd_alert_fencing_op: the operation as the task)
+    ({"kind": "fencing", "node": "hpms02", "task": "st_fence", "rc": "0",
+      "desc": "Operation reboot of hpms02 by hpms01 for stonith-api.878@hpms01: OK (ref=4f1c)"}, "hpms02"),
+    ({"kind": "fencing", "node": "hpms02", "task": "st_fence", "rc": "0",
+      "desc": "Operation off of hpms02 by hpms01 for pacemaker-controld.317@hpms01: OK (ref=4f1d)"}, "hpms02"),
+    ({"kind": "fencing", "node": "hpms02", "task": "st_fence", "rc": "0",
+      "desc": "Operation on of hpms02 by hpms01 for pacemaker-controld.317@hpms01: OK (ref=4f1e)"}, ""),
+    ({"kind": "fencing", "node": "hpms02", "task": "st_fence", "rc": "-62",
+      "desc": "Operation reboot of hpms02 by <no-one> for stonith-api.878@hpms01: Timer expired"}, ""),
     ({"kind": "fencing", "node": "hpms02", "task": "reboot", "rc": "0", "desc": "OK"}, "hpms02"),
     ({"kind": "fencing", "node": "hpms02", "task": "off", "rc": "0"}, "hpms02"),
     ({"kind": "fencing", "node": "hpms02", "task": "reboot", "rc": "1"}, ""),  # failed: not fenced
