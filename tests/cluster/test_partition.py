@@ -224,8 +224,7 @@ def test_a_node_fenced_outside_any_transition_is_shown_offline(healthy3_fenced: 
     promoted = cluster.promoted_node()
     victim = next(n for n in cluster.nodes.values() if n is not promoted)
     survivors = [n for n in cluster.nodes.values() if n is not victim]
-    pids = node_pids(victim)
-    since = time.time()
+    pids, since = node_pids(victim), time.time()
     fence = promoted.run(["stonith_admin", "--reboot", victim.name, "--tag", "test"], timeout=90)
     assert fence.returncode == 0, fence.stderr
     wait_fenced(cluster, victim, pids)

@@ -403,18 +403,24 @@ def test_after_its_own_fencing_it_reads_the_cib_again_only_while_the_peer_was_dc
     assert [a for a in cluster.asked if a.startswith("cib")][-1] == "cib fenced dc=1"
 
 
+class SilentPeer(FakeCluster):
+    """A peer whose controller never answers: the crmadmin stays pending until cancelled."""
+
+    def __init__(self, states, **kw):
+        super().__init__(states, **kw)
+        self.pending = types.SimpleNamespace(answered=lambda: None, cancelled=False)
+        self.pending.cancel = lambda: setattr(self.pending, "cancelled", True)
+
+    def ask_controller(self, peer, seconds):
+        self.asked.append(f"crmadmin {peer} {seconds:g}")
+        return self.pending
+
+
 def test_a_dead_peers_controller_is_asked_in_the_background(monkeypatch):
     """While crmadmin waits for a dead peer's controller, the CIB is read on: the membership's
     loss there ends the wait at once (the lab measured 2.5 s for one crmadmin on a dead peer)."""
-    pending = types.SimpleNamespace(answered=lambda: None, cancelled=False)
-    pending.cancel = lambda: setattr(pending, "cancelled", True)
-
-    class Waiting(FakeCluster):
-        def ask_controller(self, peer, seconds):
-            self.asked.append(f"crmadmin {peer} {seconds:g}")
-            return pending
-
-    cluster = Waiting([fp.ALIVE, fp.ALIVE, fp.LOST])
+    cluster = SilentPeer([fp.ALIVE, fp.ALIVE, fp.LOST])
+    pending = cluster.pending
     opts = fp.parse_args(["--fence-after", "1", "--poll", "0.05", "--", *HANDLER])
     assert fp.decide(opts, cluster, "hpms02", lambda m: None)[0] == fp.FENCED
     assert cluster.asked.count("crmadmin hpms02 1") == 1 and "fence hpms02" in cluster.asked
@@ -441,16 +447,9 @@ def test_background_commands_time_out_and_are_killed():
 def test_a_controller_silent_for_fence_after_seconds_is_not_waited_for(monkeypatch):
     # crmadmin on a dead peer exits well after its own timeout on a busy node: the handler fences
     # once --fence-after has passed without an answer, and stops the crmadmin
-    pending = types.SimpleNamespace(answered=lambda: None, cancelled=False)
-    pending.cancel = lambda: setattr(pending, "cancelled", True)
-
-    class Silent(FakeCluster):
-        def ask_controller(self, peer, seconds):
-            self.asked.append(f"crmadmin {peer} {seconds:g}")
-            return pending
-
     now = [0.0]
-    cluster = Silent([fp.ALIVE])
+    cluster = SilentPeer([fp.ALIVE])
+    pending = cluster.pending
     opts = fp.parse_args(["--fence-after", "0.5", "--poll", "0.1", "--", *HANDLER])
     found, _ = fp.decide(opts, cluster, "hpms02", lambda m: None, clock=lambda: now[0],
                          sleep=lambda s: now.__setitem__(0, now[0] + s))
