@@ -64,8 +64,13 @@ def wait_fenced(cluster: Cluster, isolated: Node, pids: list[int]) -> dict:
     event = cluster.last_fencing(isolated.name, boot=boot)
     assert event is not None, f"{isolated.name} died, but not by the fence agent: {cluster.fence_events()}"
     assert event["by"] != isolated.name, event
+    # SIGKILL is delivered at once, but a dying process with threads (or blocked in the killed
+    # SCST emulator's FUSE mount) takes some milliseconds to be gone: bounded, not instant
+    deadline = time.monotonic() + 5
+    while [pid for pid in pids if _alive(pid)] and time.monotonic() < deadline:
+        time.sleep(0.05)
     left = [pid for pid in pids if _alive(pid)]
-    assert not left, f"{isolated.name}'s processes {left} survived its power-off ({event})"
+    assert not left, f"{isolated.name}'s processes {left} survived its power-off by 5 s ({event})"
     return event
 
 
