@@ -21,7 +21,7 @@ import sys
 from alua.host.state import FencedPeers
 from alua.host.validate import check_node_name
 
-FENCING_TASKS = ("off", "reboot")
+FENCING_ACTIONS = ("off", "reboot")  # not "on": an unfencing
 
 
 def marks(env: dict[str, str]) -> str:
@@ -33,7 +33,7 @@ def marks(env: dict[str, str]) -> str:
     # the description: "Operation reboot of NODE by NODE for CLIENT@NODE: OK (ref=...)"
     words = env.get("CRM_alert_desc", "").split()
     action = words[1] if len(words) > 1 and words[0] == "Operation" else env.get("CRM_alert_task", "")
-    return node if action in FENCING_TASKS else ""
+    return node if action in FENCING_ACTIONS else ""
 
 
 def main(env: dict[str, str] | None = None) -> int:

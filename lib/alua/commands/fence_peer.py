@@ -147,12 +147,6 @@ def drbd_minor(proc_drbd: str, minor: str) -> ProcMinor | None:
     return entry if entry is not None and entry.configured else None
 
 
-def local_disk_state(proc_drbd: str, minor: str) -> str:
-    """This node's disk state of one minor from /proc/drbd, '' when not found."""
-    entry = drbd_minor(proc_drbd, minor)
-    return entry.disk_state if entry is not None else ""
-
-
 class ControllerProbe:
     """``crmadmin --status PEER`` running in the background: answered() is None while it runs,
     then whether the peer's controller answered."""

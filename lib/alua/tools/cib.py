@@ -67,9 +67,6 @@ class CibView:
         """Whether the CIB still names `uname` as the DC (true until a new DC has taken over)."""
         return bool(self.dc_uuid) and self.dc_uuid == self.node_id(uname)
 
-    def has_dc(self) -> bool:
-        return bool(self.dc_uuid)
-
     def promotable_of(self, drbd_resource: str) -> str:
         """The id of the clone whose primitive runs DRBD resource `drbd_resource` (what
         crm-fence-peer.sh looks up as master_id), '' unless exactly one."""
@@ -87,9 +84,6 @@ class CibView:
                 if nv.get("name") == name and nv.get("value"):
                     return nv.get("value", default)
         return default
-
-    def has_element_id(self, element_id: str) -> bool:
-        return any(e.get("id") == element_id for e in self._iter("rsc_location"))
 
 
 def promoted_nodes(locate_text: str) -> set[str]:

@@ -257,8 +257,8 @@ def test_disk_state_parser():
     proc = ("version: 8.4.11 (api:1/proto:86-101)\n"
             " 0: cs:WFConnection ro:Primary/Unknown ds:UpToDate/DUnknown C s-----\n"
             " 1: cs:SyncTarget ro:Secondary/Primary ds:Inconsistent/UpToDate C r-----\n")
-    assert fp.local_disk_state(proc, "0") == "UpToDate" and fp.local_disk_state(proc, "1") == "Inconsistent"
-    assert fp.local_disk_state(proc, "2") == "" and fp.local_disk_state(proc, "x") == ""
+    assert fp.drbd_minor(proc, "0").disk_state == "UpToDate" and fp.drbd_minor(proc, "1").disk_state == "Inconsistent"
+    assert fp.drbd_minor(proc, "2") is None and fp.drbd_minor(proc, "x") is None
     assert fp.drbd_minor(proc, "1").peer_disk_state == "UpToDate"
 
 
