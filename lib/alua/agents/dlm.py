@@ -9,14 +9,12 @@ from __future__ import annotations
 import os
 import time
 
-from alua import __version__
 from alua.host import proc
 from alua.host.cluster import cluster_property
-from alua.host.context import Context, service_action
+from alua.host.context import Context, host_agent, service_actions
 from alua.host.proc import check_pidfile_path
 from alua.host.run import REPORT_RESERVE_S, CommandTimeout
 from alua.ocf import params
-from alua.ocf.declaration import Action, Agent
 from alua.ocf.environment import is_true
 from alua.ocf.errors import ConfigError, OcfError
 from alua.ocf.exitstatus import ExitStatus
@@ -28,6 +26,16 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
     from alua.host.run import CommandRunner
+
+SHORTDESC = "DLM lock manager (dlm_controld)"
+LONGDESC = (
+    "Runs dlm_controld, the DLM's cluster daemon, for lvmlockd and shared LVM on every node "
+    "(a cloned group with ocf:alua:lvmlockd, ordered before the shared VG). Start mounts "
+    "configfs and loads the dlm module when needed, refuses to run without fencing, and "
+    "waits until dlm_tool reports the node joined and quorate. Monitor reads dlm_tool "
+    "status -v and fails on stuck fencing and stateful merges. Stop refuses while "
+    "lockspaces are in use and names them."
+)
 
 DAEMON = "dlm_controld"
 PIDFILE = "/run/dlm_controld/dlm_controld.pid"  # compiled into dlm_controld (/var/run/dlm_controld)
@@ -348,27 +356,7 @@ def validate_config(ctx: Context) -> None:
         raise ConfigError("args", "disables fencing (--enable_fencing 0) without allow_stonith_disabled=true")
 
 
-
-AGENT = Agent(
-    name="dlm",
-    version=__version__,
-    shortdesc="DLM lock manager (dlm_controld)",
-    longdesc=(
-        "Runs dlm_controld, the DLM's cluster daemon, for lvmlockd and shared LVM on every node "
-        "(a cloned group with ocf:alua:lvmlockd, ordered before the shared VG). Start mounts "
-        "configfs and loads the dlm module when needed, refuses to run without fencing, and "
-        "waits until dlm_tool reports the node joined and quorate. Monitor reads dlm_tool "
-        "status -v and fails on stuck fencing and stateful merges. Stop refuses while "
-        "lockspaces are in use and names them."
-    ),
-    params=DlmParams,
-    validate=validate_config,
-    context=Context,
-    actions=[
-        Action("start", service_action(DlmService, "start"), timeout=90),
-        Action("stop", service_action(DlmService, "stop"), timeout=100),
-        Action("monitor", service_action(DlmService, "monitor"), timeout=20, interval=30, depth=0),
-        Action("validate-all", service_action(DlmService, "validate"), timeout=30),
-        Action("meta-data", None, timeout=5),
-    ],
+AGENT = host_agent(
+    name="dlm", shortdesc=SHORTDESC, longdesc=LONGDESC, params=DlmParams, validate=validate_config,
+    actions=service_actions(DlmService, start=90, stop=100, validate=30),
 )

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import time
 
-from alua import __version__
-from alua.host.context import Context
+from alua.host.context import Context, host_agent
 from alua.ocf import params
-from alua.ocf.declaration import Action, Agent
+from alua.ocf.declaration import Action
 from alua.ocf.errors import OcfError
 from alua.ocf.exitstatus import ExitStatus
 from alua.tools import dm
@@ -31,6 +30,18 @@ if TYPE_CHECKING:
 
     from alua.host.run import CommandRunner
     from alua.tools.drbd.reader import DrbdReader
+
+SHORTDESC = "LVM activation that follows DRBD"
+LONGDESC = (
+    "Activates an LVM volume group that sits on DRBD, on a node only while every DRBD device "
+    "under it is Primary and UpToDate there: an Inconsistent, Outdated, Diskless or Secondary "
+    "replica is never activated. Made for a shared volume group (lvmlockd over DLM) on "
+    "dual-primary DRBD, run as a clone ordered after the DRBD promotion; lock_type=none serves "
+    "a local volume group on single-primary DRBD. The monitor reads device-mapper and DRBD "
+    "state from sysfs and /proc (DRBD 9: drbdsetup events2); a volume group lost, suspended or "
+    "left on a DRBD device that dropped to Secondary or Outdated fails the monitor. "
+    "OCF_CHECK_LEVEL=10 also reads a block from every logical volume, bounded in time."
+)
 
 STARTED = "started"
 LVS = "lvs"
@@ -357,29 +368,13 @@ def stop(ctx: Context) -> ExitStatus:
     return drbd_lvm_stop.stop(ctx, _cfg(ctx))
 
 
-AGENT = Agent(
-    name="drbd-lvm",
-    version=__version__,
-    shortdesc="LVM activation that follows DRBD",
-    longdesc=(
-        "Activates an LVM volume group that sits on DRBD, on a node only while every DRBD device "
-        "under it is Primary and UpToDate there: an Inconsistent, Outdated, Diskless or Secondary "
-        "replica is never activated. Made for a shared volume group (lvmlockd over DLM) on "
-        "dual-primary DRBD, run as a clone ordered after the DRBD promotion; lock_type=none serves "
-        "a local volume group on single-primary DRBD. The monitor reads device-mapper and DRBD "
-        "state from sysfs and /proc (DRBD 9: drbdsetup events2); a volume group lost, suspended or "
-        "left on a DRBD device that dropped to Secondary or Outdated fails the monitor. "
-        "OCF_CHECK_LEVEL=10 also reads a block from every logical volume, bounded in time."
-    ),
-    params=DrbdLvmParams,
-    validate=validate,
-    context=Context,
+AGENT = host_agent(
+    name="drbd-lvm", shortdesc=SHORTDESC, longdesc=LONGDESC, params=DrbdLvmParams, validate=validate,
     actions=[
         Action("start", start, timeout=90),
         Action("stop", stop, timeout=90),
         Action("monitor", monitor, timeout=90, interval=30, depth=0),
         Action("monitor", monitor, timeout=90, interval=61, depth=10),
         Action("validate-all", validate_all, timeout=30),
-        Action("meta-data", None, timeout=5),
     ],
 )

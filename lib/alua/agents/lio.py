@@ -13,10 +13,7 @@ if TYPE_CHECKING:
     from alua.targets.roles import AluaBackend
 
 
-class LioParams(promotable.AluaParams):
-    NODE_MAPS = (*promotable.AluaParams.NODE_MAPS, "portals")
-    LOCAL_NODE_MAPS = ("portals",)  # set without this node, its target would never be reachable
-
+class LioParams(promotable.PortalAluaParams):
     devices = params.structured(
         "LIO backstores and the unit serial each must present",
         "Whitespace-separated HBA/DEVICE=SERIAL entries naming backstores as configfs does "
@@ -50,13 +47,10 @@ class LioParams(promotable.AluaParams):
         minimum=1,
         maximum=65535,
     )
-    rel_tgt_ids = params.structured(
-        "Relative target port id of each node's target",
+    rel_tgt_ids = promotable.rel_tgt_ids_param(
         "NODE=ID pairs (1-65535). LIO numbers target ports itself; only from Linux 6.4 can a TPG's "
         "relative target port id be set (tpgt_N/rtpi, while the TPG is disabled). When this is set, "
-        "the local TPG's rtpi must already have this value; when unset, nothing is checked.",
-        parse=promotable.AluaParams.rel_tgt_ids.parse,
-        default={},
+        "the local TPG's rtpi must already have this value; when unset, nothing is checked."
     )
     portals = params.structured(
         "Network portals this agent opens on each node, last on start",

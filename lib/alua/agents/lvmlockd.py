@@ -9,16 +9,23 @@ from __future__ import annotations
 import signal
 import time
 
-from alua import __version__
 from alua.host import proc
-from alua.host.context import Context, service_action
+from alua.host.context import Context, host_agent, service_actions
 from alua.host.proc import check_pidfile_path
 from alua.host.run import REPORT_RESERVE_S, CommandTimeout
 from alua.ocf import params
-from alua.ocf.declaration import Action, Agent
 from alua.ocf.errors import OcfError
 from alua.ocf.exitstatus import ExitStatus
 from alua.tools.lvmlockctl import CTL, LockdInfo, LockdLockspace, LockResource, LvmLockCtl, active_lv_names
+
+SHORTDESC = "LVM lock daemon (lvmlockd) on DLM"
+LONGDESC = (
+    "Runs lvmlockd with the dlm lock manager, for shared VGs (vgcreate --shared) on every "
+    "node: a cloned group after ocf:alua:dlm, ordered before the shared VG. Start requires "
+    "use_lvmlockd=1 in LVM's configuration (it reports, never edits lvm.conf) and waits "
+    "until lvmlockctl answers. Stop refuses while shared LVs are active (naming them), "
+    "stops the lockspaces, then the daemon."
+)
 
 DAEMON = "lvmlockd"
 LVMCONFIG = "lvmconfig"  # alua.tools.lvm reads global/use_lvmlockd with it
@@ -215,26 +222,7 @@ def validate_config(ctx: Context) -> None:
     proc.refuse_globally_unique(ctx.env.raw, DAEMON)
 
 
-
-AGENT = Agent(
-    name="lvmlockd",
-    version=__version__,
-    shortdesc="LVM lock daemon (lvmlockd) on DLM",
-    longdesc=(
-        "Runs lvmlockd with the dlm lock manager, for shared VGs (vgcreate --shared) on every "
-        "node: a cloned group after ocf:alua:dlm, ordered before the shared VG. Start requires "
-        "use_lvmlockd=1 in LVM's configuration (it reports, never edits lvm.conf) and waits "
-        "until lvmlockctl answers. Stop refuses while shared LVs are active (naming them), "
-        "stops the lockspaces, then the daemon."
-    ),
-    params=LvmLockdParams,
-    validate=validate_config,
-    context=Context,
-    actions=[
-        Action("start", service_action(LvmLockdService, "start"), timeout=90),
-        Action("stop", service_action(LvmLockdService, "stop"), timeout=90),
-        Action("monitor", service_action(LvmLockdService, "monitor"), timeout=20, interval=30, depth=0),
-        Action("validate-all", service_action(LvmLockdService, "validate"), timeout=20),
-        Action("meta-data", None, timeout=5),
-    ],
+AGENT = host_agent(
+    name="lvmlockd", shortdesc=SHORTDESC, longdesc=LONGDESC, params=LvmLockdParams, validate=validate_config,
+    actions=service_actions(LvmLockdService, start=90, stop=90, validate=20),
 )

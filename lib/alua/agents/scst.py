@@ -13,10 +13,7 @@ if TYPE_CHECKING:
     from alua.targets.roles import AluaBackend
 
 
-class ScstParams(promotable.AluaParams):
-    NODE_MAPS = (*promotable.AluaParams.NODE_MAPS, "portals")
-    LOCAL_NODE_MAPS = ("portals",)  # set without this node, its target would be offered nowhere
-
+class ScstParams(promotable.PortalAluaParams):
     device_groups = params.structured(
         "ALUA device groups and their SCST devices",
         "Whitespace-separated device groups, each DG=DEV[,DEV...] or just DG for a group holding "
@@ -89,14 +86,11 @@ class ScstParams(promotable.AluaParams):
         parse=layer_params.parse_portals,
         default={},
     )
-    rel_tgt_ids = params.structured(
-        "Relative target port id of each node's target",
+    rel_tgt_ids = promotable.rel_tgt_ids_param(
         "NODE=ID pairs (1-65535): the relative target port id of each node's target. With parameter "
         "devices the agent sets it on the local target it creates; without, the local target's "
         "rel_tgt_id must already have this value (set it in scst.conf). Peers' targets are recorded "
-        "with it. Default: the node's group id.",
-        parse=promotable.AluaParams.rel_tgt_ids.parse,
-        default={},
+        "with it. Default: the node's group id."
     )
     block_devices = params.boolean(
         "Block the devices around promotion",

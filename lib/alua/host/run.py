@@ -57,9 +57,7 @@ class Result:
 
     def __init__(self, argv: Sequence[str], returncode: int, stdout: str, stderr: str) -> None:
         self.argv = tuple(argv)
-        self.returncode = returncode
-        self.stdout = stdout
-        self.stderr = stderr
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
 
     @property
     def ok(self) -> bool:
@@ -158,9 +156,7 @@ class Background:
     finished, then its Result; past its timeout it is killed and result() raises CommandTimeout."""
 
     def __init__(self, argv: Sequence[str], proc, deadline: Deadline) -> None:  # noqa: ANN001 - a Popen
-        self.argv = argv
-        self.proc = proc
-        self.deadline = deadline
+        self.argv, self.proc, self.deadline = argv, proc, deadline
         self._result: Result | None = None
 
     def result(self) -> Result | None:

@@ -8,6 +8,8 @@ OCF's boolean words live with the contract (alua.ocf.environment.is_true).
 
 from __future__ import annotations
 
+from alua.ocf.params import check_item
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
@@ -25,17 +27,23 @@ def bad_characters(name: str, allowed: frozenset[str]) -> str:
     return "".join(sorted({c for c in name if c not in allowed}))
 
 
+def check_characters(name: str, allowed: frozenset[str], problem: str) -> None:
+    """Raise ValueError when ``name`` is empty or has characters outside ``allowed``; ``problem``
+    is the reason, with ``{bad!r}`` where the bad characters go."""
+    if not name:
+        raise ValueError("is empty")
+    bad = bad_characters(name, allowed)
+    if bad:
+        raise ValueError(problem.format(bad=bad))
+
+
 def check_object_name(
     name: str, allowed: frozenset[str], *, max_len: int, cannot: str, reserved: Collection[str], reserved_problem: str
 ) -> None:
     """Raise ValueError unless ``name`` is safe as one kernel object (sysfs or configfs path component)."""
-    if not name:
-        raise ValueError("is empty")
     if len(name) > max_len:
         raise ValueError(f"is longer than {max_len} characters")
-    bad = bad_characters(name, allowed)
-    if bad:
-        raise ValueError(f"contains characters {cannot}: {bad!r}")
+    check_characters(name, allowed, f"contains characters {cannot}: {{bad!r}}")
     if name in reserved:
         raise ValueError(reserved_problem)
 
@@ -45,10 +53,7 @@ def parse_names(raw: str, check: Callable[[str], None], *, kind: str, none: str)
     ("resource name"), ``none`` is the reason for an empty list ("lists no DRBD resource")."""
     names: list[str] = []
     for name in raw.split():
-        try:
-            check(name)
-        except ValueError as e:
-            raise ValueError(f"has {kind} {name!r} that {e}") from None
+        check_item(check, name, kind)
         if name in names:
             raise ValueError(f"names {name} twice")
         names.append(name)
@@ -62,11 +67,7 @@ _NODE_CHARS = charset("_.-")
 
 def check_node_name(name: str) -> None:
     """Cluster node names become target group names: keep them to hostname characters."""
-    if not name:
-        raise ValueError("is empty")
-    bad = bad_characters(name, _NODE_CHARS)
-    if bad:
-        raise ValueError(f"contains characters a node name cannot have: {bad!r}")
+    check_characters(name, _NODE_CHARS, "contains characters a node name cannot have: {bad!r}")
     if name in (".", "..") or len(name) > 255:
         raise ValueError("is not a usable node name")
 

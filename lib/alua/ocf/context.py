@@ -28,9 +28,7 @@ class ActionContext:
     """What an action works with from the contract; host.context.Context adds the host's tools."""
 
     def __init__(self, env: OcfEnvironment, config: Params, log: Logger, *, deadline: Deadline | None = None) -> None:
-        self.env = env
-        self.config = config
-        self.log = log
+        self.env, self.config, self.log = env, config, log
         self._deadline = deadline
         self._notification: Notification | None = None
 

@@ -29,12 +29,8 @@ class Action:
         depth: int | None = None,
         role: str | None = None,
     ) -> None:
-        self.name = name
-        self.handler = handler
-        self.timeout = timeout
-        self.interval = interval
-        self.depth = depth
-        self.role = role
+        self.name, self.handler, self.timeout = name, handler, timeout
+        self.interval, self.depth, self.role = interval, depth, role
 
 
 class Agent:
@@ -52,11 +48,7 @@ class Agent:
         validate: Callable[[Any], None] | None = None,
         context: type[ActionContext] | None = None,
     ) -> None:
-        self.name = name
-        self.version = version
-        self.shortdesc = shortdesc
-        self.longdesc = longdesc
-        self.params = params
+        self.name, self.version, self.shortdesc, self.longdesc, self.params = name, version, shortdesc, longdesc, params
         self.actions = tuple(actions)
         self.validate = validate
         self.context = context or _contract_context()

@@ -45,6 +45,15 @@ def reject_control_chars(value: str) -> None:
             raise ValueError(f"contains a control character ({char!r})")
 
 
+def check_item(check: Callable[[str], None], item: str, what: str, where: str = "") -> None:
+    """Run ``check`` on one item of a list value, so that the reason names the item:
+    "has node name 'a b' that contains ..."."""
+    try:
+        check(item)
+    except ValueError as e:
+        raise ValueError(f"has {what} {item!r}{where} that {e}") from None
+
+
 def parse_pairs(
     raw: str,
     key: str,
@@ -65,14 +74,8 @@ def parse_pairs(
         k, sep, v = entry.partition("=")
         if not sep:
             raise ValueError(f"has {entry!r}: expected {form}")
-        try:
-            check_key(k)
-        except ValueError as e:
-            raise ValueError(f"has {key_name or key} {k!r} that {e}") from None
-        try:
-            check_value(v)
-        except ValueError as e:
-            raise ValueError(f"has {value} {v!r} for {key} {k} that {e}") from None
+        check_item(check_key, k, key_name or key)
+        check_item(check_value, v, value, f" for {key} {k}")
         if any(k == seen for seen, _ in pairs):
             raise ValueError(f"names {key} {k} twice")
         pairs.append((k, v))
@@ -98,28 +101,12 @@ class Param(_Generic[T]):
     )
 
     def __init__(
-        self,
-        *,
-        content: str,
-        shortdesc: str,
-        longdesc: str,
-        parse: Callable[[str], T],
-        default: T,
-        default_text: str | None = None,
-        required: bool = False,
-        unique: bool = False,
-        allow_empty: bool = False,
+        self, content: str, shortdesc: str, longdesc: str, parse: Callable[[str], T], default: T, *,
+        default_text: str | None = None, required: bool = False, unique: bool = False, allow_empty: bool = False,
     ) -> None:
         self.name = ""
-        self.content = content
-        self.shortdesc = shortdesc
-        self.longdesc = longdesc
-        self.parse = parse
-        self.default = default
-        self.default_text = default_text
-        self.required = required
-        self.unique = unique
-        self.allow_empty = allow_empty
+        self.content, self.shortdesc, self.longdesc, self.parse, self.default = content, shortdesc, longdesc, parse, default
+        self.default_text, self.required, self.unique, self.allow_empty = default_text, required, unique, allow_empty
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
@@ -194,15 +181,8 @@ def string(
         return raw
 
     return Param(
-        content="string",
-        shortdesc=shortdesc,
-        longdesc=longdesc,
-        parse=parse,
-        default=default,
-        default_text=default if default else None,
-        required=required,
-        unique=unique,
-        allow_empty=allow_empty,
+        "string", shortdesc, longdesc, parse, default,
+        default_text=default if default else None, required=required, unique=unique, allow_empty=allow_empty,
     )
 
 
@@ -225,27 +205,14 @@ def integer(
     if bounds:
         longdesc = f"{longdesc} Must be {' and '.join(bounds)}."
     return Param(
-        content="integer",
-        shortdesc=shortdesc,
-        longdesc=longdesc,
-        parse=_parse_int(minimum, maximum),
-        default=default,
-        default_text=str(default),
-        required=required,
-        unique=unique,
+        "integer", shortdesc, longdesc, _parse_int(minimum, maximum), default,
+        default_text=str(default), required=required, unique=unique,
     )
 
 
 def boolean(shortdesc: str, longdesc: str, *, default: bool) -> Param[bool]:
     """A boolean parameter (true/false, yes/no, 1/0)."""
-    return Param(
-        content="boolean",
-        shortdesc=shortdesc,
-        longdesc=longdesc,
-        parse=parse_boolean,
-        default=default,
-        default_text="true" if default else "false",
-    )
+    return Param("boolean", shortdesc, longdesc, parse_boolean, default, default_text="true" if default else "false")
 
 
 def choice(shortdesc: str, longdesc: str, *, choices: Iterable[str], default: str) -> Param[str]:
@@ -257,14 +224,7 @@ def choice(shortdesc: str, longdesc: str, *, choices: Iterable[str], default: st
             raise ValueError(f"is not one of: {', '.join(allowed)}")
         return raw
 
-    return Param(
-        content="string",
-        shortdesc=shortdesc,
-        longdesc=f"{longdesc} One of: {', '.join(allowed)}.",
-        parse=parse,
-        default=default,
-        default_text=default,
-    )
+    return Param("string", shortdesc, f"{longdesc} One of: {', '.join(allowed)}.", parse, default, default_text=default)
 
 
 def structured(
@@ -279,14 +239,7 @@ def structured(
 ) -> Param[T]:
     """A string parameter parsed into a richer value (a list, a map)."""
     return Param(
-        content="string",
-        shortdesc=shortdesc,
-        longdesc=longdesc,
-        parse=parse,
-        default=default,
-        default_text=default_text,
-        required=required,
-        unique=unique,
+        "string", shortdesc, longdesc, parse, default, default_text=default_text, required=required, unique=unique
     )
 
 

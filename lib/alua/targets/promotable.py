@@ -7,7 +7,6 @@ ports, notifications and the promotion score comes from here.
 
 from __future__ import annotations
 
-from alua import __version__
 from alua.targets.roles import (
     INACTIVE_STATES,
     NONOPTIMIZED,
@@ -18,7 +17,7 @@ from alua.targets.roles import (
     RoleOptions,
     Topology,
 )
-from alua.host.context import Context
+from alua.host.context import Context, host_agent
 from alua.host.validate import parse_node_map
 from alua.ocf import params
 from alua.ocf.declaration import Action, Agent
@@ -47,6 +46,11 @@ def _parse_drbd_resources(raw: str) -> tuple[str, ...]:
     from alua.tools.drbd import parse_resource_names  # only when the parameter is set: monitor stays light
 
     return parse_resource_names(raw)
+
+
+def rel_tgt_ids_param(longdesc: str) -> params.Param[dict[str, int]]:
+    """Parameter rel_tgt_ids, described as the backend numbers its target ports."""
+    return params.structured("Relative target port id of each node's target", longdesc, parse=_parse_ids, default={})
 
 
 class AluaParams(params.Params):
@@ -94,14 +98,18 @@ class AluaParams(params.Params):
         parse=_parse_ids,
         default={},
     )
-    rel_tgt_ids: params.Param[dict[str, int]] = params.structured(
-        "Relative target port id of each node's target",
+    rel_tgt_ids = rel_tgt_ids_param(
         "NODE=ID pairs (1-65535): the relative target port id of each node's target. The local "
         "target's rel_tgt_id must already have this value; peers' targets are recorded with it. "
-        "Default: the node's group id.",
-        parse=_parse_ids,
-        default={},
+        "Default: the node's group id."
     )
+
+
+class PortalAluaParams(AluaParams):
+    """An ALUA agent whose parameter ``portals`` (NODE=...) says where each node's target is offered."""
+
+    NODE_MAPS = (*AluaParams.NODE_MAPS, "portals")
+    LOCAL_NODE_MAPS = ("portals",)  # set without this node, its target would be offered nowhere
 
 
 def targets_param(
@@ -263,14 +271,12 @@ def promotable_agent(
 
         return run
 
-    return Agent(
+    return host_agent(
         name=name,
-        version=__version__,
         shortdesc=shortdesc,
         longdesc=longdesc,
         params=params_class,
         validate=validate_params,
-        context=Context,
         actions=[
             Action("start", start, timeout=60),
             Action("stop", action("stop"), timeout=30),
@@ -280,6 +286,5 @@ def promotable_agent(
             Action("monitor", action("monitor"), timeout=20, interval=10, depth=0, role="Promoted"),
             Action("monitor", action("monitor"), timeout=20, interval=11, depth=0, role="Unpromoted"),
             Action("validate-all", validate_all, timeout=20),
-            Action("meta-data", None, timeout=5),
         ],
     )

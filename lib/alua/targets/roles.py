@@ -15,6 +15,7 @@ Invariants kept here for every backend:
 
 from __future__ import annotations
 
+from alua.host.record import Record
 from alua.ocf.errors import OcfError
 from alua.ocf.exitstatus import ExitStatus
 
@@ -44,19 +45,13 @@ _PEER_KEY = "peer."
 _FENCED_KEY = "fenced."  # the alua-alert marker of each peer last applied or superseded
 
 
-class NodePort:
+class NodePort(Record):
     """One cluster node's side of the ALUA topology: its target and its group."""
 
     __slots__ = ("node", "target", "group_id", "rel_tgt_id")
 
     def __init__(self, node: str, target: str, group_id: int, rel_tgt_id: int) -> None:
-        self.node = node
-        self.target = target
-        self.group_id = group_id
-        self.rel_tgt_id = rel_tgt_id
-
-    def __repr__(self) -> str:
-        return f"NodePort({self.node!r}, {self.target!r}, group_id={self.group_id}, rel_tgt_id={self.rel_tgt_id})"
+        self.node, self.target, self.group_id, self.rel_tgt_id = node, target, group_id, rel_tgt_id
 
 
 class Topology:
@@ -152,17 +147,11 @@ class RoleOptions:
     __slots__ = ("unpromoted_state", "inactive_state", "transitioning", "block_devices")
 
     def __init__(
-        self,
-        *,
-        unpromoted_state: str = NONOPTIMIZED,
-        inactive_state: str = OFFLINE,
-        transitioning: bool = False,
+        self, *, unpromoted_state: str = NONOPTIMIZED, inactive_state: str = OFFLINE, transitioning: bool = False,
         block_devices: bool = False,
     ) -> None:
-        self.unpromoted_state = unpromoted_state
-        self.inactive_state = inactive_state
-        self.transitioning = transitioning
-        self.block_devices = block_devices
+        self.unpromoted_state, self.inactive_state = unpromoted_state, inactive_state
+        self.transitioning, self.block_devices = transitioning, block_devices
 
 
 class AluaRoles:
@@ -180,13 +169,8 @@ class AluaRoles:
         extra_readiness: Sequence[str] = (),
         fenced: FencedPeers | None = None,
     ) -> None:
-        self.backend = backend
-        self.fenced = fenced
-        self.topology = topology
-        self.options = options
-        self.log = log
-        self.state = state
-        self.score = score
+        self.backend, self.fenced, self.topology, self.options = backend, fenced, topology, options
+        self.log, self.state, self.score = log, state, score
         self.extra_readiness = tuple(extra_readiness)
 
     # -- actions -----------------------------------------------------------

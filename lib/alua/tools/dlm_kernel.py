@@ -43,17 +43,10 @@ class DlmKernel:
     """configfs, the dlm module and the lockspaces the kernel holds (sysfs/procfs, no tools)."""
 
     def __init__(
-        self,
-        *,
-        configfs: str = CONFIGFS,
-        lockspace_dir: str = KERNEL_LOCKSPACES,
-        modules: str = MODULES,
+        self, *, configfs: str = CONFIGFS, lockspace_dir: str = KERNEL_LOCKSPACES, modules: str = MODULES,
         mounts: str = MOUNTS,
     ) -> None:
-        self.configfs = configfs
-        self.lockspace_dir = lockspace_dir
-        self.modules = modules
-        self.mounts = mounts
+        self.configfs, self.lockspace_dir, self.modules, self.mounts = configfs, lockspace_dir, modules, mounts
 
     def configfs_mounted(self) -> bool:
         try:

@@ -43,10 +43,7 @@ class DmDevice:
     __slots__ = ("kernel_name", "name", "uuid", "suspended", "_sys_block")
 
     def __init__(self, kernel_name: str, name: str, uuid: str, suspended: bool, sys_block: str | None = None) -> None:
-        self.kernel_name = kernel_name
-        self.name = name
-        self.uuid = uuid
-        self.suspended = suspended
+        self.kernel_name, self.name, self.uuid, self.suspended = kernel_name, name, uuid, suspended
         self._sys_block = sys_block or SYS_BLOCK
 
     @property

@@ -9,7 +9,8 @@ lvcreate 2.03.16 in tests/drbd_lvm/fixtures/lvm/lvcreate_name_rules.tsv.
 
 from __future__ import annotations
 
-from alua.host.validate import bad_characters, charset, parse_names
+from alua.host.record import Record
+from alua.host.validate import charset, check_characters, parse_names
 from alua.ocf.errors import OcfError
 from alua.host.run import CommandFailed
 
@@ -50,11 +51,7 @@ TOOLS = ("lvm", "vgs", "lvs", "vgchange", "lvchange", "lvmconfig")
 
 def check_vg_name(name: str) -> None:
     """Raise ValueError unless name is a valid LVM volume group name."""
-    if not name:
-        raise ValueError("is empty")
-    bad = bad_characters(name, _NAME_CHARS)
-    if bad:
-        raise ValueError(f"contains {bad!r}; LVM names use only letters, digits and . _ - +")
+    check_characters(name, _NAME_CHARS, "contains {bad!r}; LVM names use only letters, digits and . _ - +")
     if name.startswith("-"):
         raise ValueError("starts with '-', which LVM does not allow")
     if name in (".", ".."):
@@ -110,7 +107,7 @@ def last_line(result: Result) -> str:
     return chosen[-1] if chosen else f"exit code {result.returncode}"
 
 
-class VolumeGroup:
+class VolumeGroup(Record):
     """A VG as LVM reports it here: its lock type ("" for local, "dlm", "sanlock") and PVs."""
 
     __slots__ = ("name", "lock_type", "pvs")
@@ -124,22 +121,14 @@ class VolumeGroup:
     def is_shared(self) -> bool:
         return self.lock_type in ("dlm", "sanlock", "idm")
 
-    def __repr__(self) -> str:
-        return f"VolumeGroup({self.name!r}, lock_type={self.lock_type!r}, pvs={self.pvs!r})"
 
-
-class LogicalVolume:
+class LogicalVolume(Record):
     """An LV as ``lvs`` reports it: name, whether it is a public (user-visible) LV, skip flag."""
 
     __slots__ = ("name", "public", "skip_activation")
 
     def __init__(self, name: str, public: bool, skip_activation: bool) -> None:
-        self.name = name
-        self.public = public
-        self.skip_activation = skip_activation
-
-    def __repr__(self) -> str:
-        return f"LogicalVolume({self.name!r}, public={self.public}, skip={self.skip_activation})"
+        self.name, self.public, self.skip_activation = name, public, skip_activation
 
 
 def use_lvmlockd(runner: CommandRunner) -> bool:

@@ -91,10 +91,7 @@ class LioBackend(AluaBackend):
         self.devices = tuple(devices)
         self.portals = portals or {}
         self._hbas: dict[str, str] = {}
-        self.log = log
-        self.fabric = fabric
-        self.tpgt = tpgt
-        self.check_rtpi = check_rtpi
+        self.log, self.fabric, self.tpgt, self.check_rtpi = log, fabric, tpgt, check_rtpi
         self.configfs = configfs or LioConfigfs()
 
     # -- paths ---------------------------------------------------------------

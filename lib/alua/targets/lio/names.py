@@ -5,8 +5,10 @@ Checked on every monitor, so nothing here imports more than the addresses module
 
 from __future__ import annotations
 
+from alua.host.record import Record
 from alua.host.validate import check_ipv4, check_ipv6, parse_address_map
 from alua.host.validate import charset, check_object_name
+from alua.ocf.params import check_item
 
 _NAME_CHARS = charset("_.:@+-")
 _SERIAL_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
@@ -35,21 +37,16 @@ def check_serial(serial: str) -> None:
 ANY_HBA = "*"  # devices="*/NAME": the backstore NAME on whichever HBA has it
 
 
-class DeviceSpec:
+class DeviceSpec(Record):
     """One LIO backstore (``hba/dev``) and the unit serial both nodes must present."""
 
     __slots__ = ("hba", "name", "serial")
 
     def __init__(self, hba: str, name: str, serial: str) -> None:
-        self.hba = hba
-        self.name = name
-        self.serial = serial
+        self.hba, self.name, self.serial = hba, name, serial
 
     def __str__(self) -> str:
         return f"{self.hba}/{self.name}"
-
-    def __repr__(self) -> str:
-        return f"DeviceSpec({self.hba!r}, {self.name!r}, {self.serial!r})"
 
 
 def parse_devices(raw: str) -> tuple[DeviceSpec, ...]:
@@ -63,16 +60,10 @@ def parse_devices(raw: str) -> tuple[DeviceSpec, ...]:
         for value, what in ((hba, "HBA"), (name, "device name")):
             if value == ANY_HBA and what == "HBA":
                 continue
-            try:
-                check_name(value)
-            except ValueError as e:
-                raise ValueError(f"has {what} {value!r} that {e}") from None
+            check_item(check_name, value, what)
         if "_" not in hba and hba != ANY_HBA:
             raise ValueError(f"has HBA {hba!r}: LIO names HBAs <backend>_<index>, e.g. iblock_0")
-        try:
-            check_serial(serial)
-        except ValueError as e:
-            raise ValueError(f"has serial {serial!r} for {path} that {e}") from None
+        check_item(check_serial, serial, "serial", f" for {path}")
         if any(d.name == name and ANY_HBA in (d.hba, hba) for d in devices) or any(str(d) == path for d in devices):
             raise ValueError(f"names backstore {path} twice")
         devices.append(DeviceSpec(hba, name, serial))

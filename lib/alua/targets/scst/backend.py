@@ -16,6 +16,8 @@ parameter 'devices' the agent's own: scst_target.py creates and deletes them.
 
 from __future__ import annotations
 
+from alua.host.record import Record
+
 import os
 import time
 
@@ -23,6 +25,7 @@ from alua.targets.roles import AluaBackend
 from alua.host.kernelfs import KernelTree, strerror
 from alua.host.validate import charset, check_object_name
 from alua.ocf.errors import OcfError
+from alua.ocf.params import check_item
 from alua.ocf.exitstatus import ExitStatus
 
 TYPE_CHECKING = False
@@ -51,7 +54,7 @@ def check_name(name: str) -> None:
     )
 
 
-class DeviceGroupSpec:
+class DeviceGroupSpec(Record):
     """One ALUA device group and the SCST devices it holds."""
 
     __slots__ = ("name", "devices")
@@ -59,9 +62,6 @@ class DeviceGroupSpec:
     def __init__(self, name: str, devices: Sequence[str]) -> None:
         self.name = name
         self.devices = tuple(devices)
-
-    def __repr__(self) -> str:
-        return f"DeviceGroupSpec({self.name!r}, {self.devices!r})"
 
 
 def parse_device_groups(raw: str) -> tuple[DeviceGroupSpec, ...]:
@@ -73,10 +73,7 @@ def parse_device_groups(raw: str) -> tuple[DeviceGroupSpec, ...]:
         name, sep, devs = entry.partition("=")
         devices = devs.split(",") if sep else [name]
         for value, what in [(name, "device group name"), *((d, "device name") for d in devices)]:
-            try:
-                check_name(value)
-            except ValueError as e:
-                raise ValueError(f"has a {what} {value!r} that {e}") from None
+            check_item(check_name, value, f"a {what}")
         if name in seen_groups:
             raise ValueError(f"names device group {name!r} twice")
         for dev in devices:

@@ -6,6 +6,7 @@ addresses module; alua.targets.scst.target builds the layer they describe.
 
 from __future__ import annotations
 
+from alua.host.record import Record
 from alua.host.validate import check_ipv4, check_ipv6, parse_address_map
 from alua.ocf.errors import ConfigError
 from alua.ocf.params import parse_pairs, reject_control_chars
@@ -31,7 +32,7 @@ def var_dir(environ: Mapping[str, str]) -> str:
     return environ.get(VAR_DIR_ENV) or SCST_VAR_DIR
 
 
-class DeviceSpec:
+class DeviceSpec(Record):
     """One SCST device the agent creates: its name and the block device or file behind it."""
 
     __slots__ = ("name", "path")
@@ -39,9 +40,6 @@ class DeviceSpec:
     def __init__(self, name: str, path: str) -> None:
         self.name = name
         self.path = path
-
-    def __repr__(self) -> str:
-        return f"DeviceSpec({self.name!r}, {self.path!r})"
 
 
 def check_device_path(path: str) -> None:

@@ -78,10 +78,7 @@ class ScstTargetLayer:
         self.portals = dict(portals or {})
         self.devices = tuple(devices)
         self.luns = tuple(luns)
-        self.handler = handler
-        self.driver = driver
-        self.log = log
-        self.var_dir = var_dir
+        self.handler, self.driver, self.log, self.var_dir = handler, driver, log, var_dir
 
     def owns(self, dev: str) -> bool:
         """Whether parameter 'devices' names this SCST device."""

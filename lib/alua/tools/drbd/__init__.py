@@ -31,7 +31,7 @@ the agents use events2, which needs no json import on the monitor path.
 
 from __future__ import annotations
 
-from alua.host.validate import bad_characters, charset, parse_names
+from alua.host.validate import charset, check_characters, parse_names
 
 
 PRIMARY = "Primary"
@@ -44,11 +44,7 @@ _NAME_CHARS = charset("_.-+")
 
 def check_resource_name(name: str) -> None:
     """Raise ValueError unless name can be a DRBD resource name (and is not drbdadm's "all")."""
-    if not name:
-        raise ValueError("is empty")
-    bad = bad_characters(name, _NAME_CHARS)
-    if bad:
-        raise ValueError(f"contains {bad!r}")
+    check_characters(name, _NAME_CHARS, "contains {bad!r}")
     if name.startswith("-") or name in (".", "..", "all"):
         raise ValueError("is not a usable DRBD resource name")
 

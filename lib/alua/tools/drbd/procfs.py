@@ -23,13 +23,8 @@ class ProcMinor:
         peer_disk_state: str = "DUnknown",
         suspended: bool = False,
     ) -> None:
-        self.minor = minor
-        self.connection_state = connection_state
-        self.role = role
-        self.peer_role = peer_role
-        self.disk_state = disk_state
-        self.peer_disk_state = peer_disk_state
-        self.suspended = suspended
+        self.minor, self.connection_state, self.role, self.peer_role = minor, connection_state, role, peer_role
+        self.disk_state, self.peer_disk_state, self.suspended = disk_state, peer_disk_state, suspended
 
     @property
     def configured(self) -> bool:

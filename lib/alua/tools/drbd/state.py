@@ -2,44 +2,36 @@
 
 from __future__ import annotations
 
+from alua.host.record import Record
 from alua.tools.drbd import INCONSISTENT, PRIMARY, RESYNCING, SYNC_TARGET_STATES, UP_TO_DATE
 
-class DrbdVolume:
+
+class DrbdVolume(Record):
     """One local volume (device) of a resource."""
 
     __slots__ = ("volume", "minor", "disk_state", "quorum")
 
     def __init__(self, volume: int, minor: int | None, disk_state: str, quorum: bool = True) -> None:
-        self.volume = volume
-        self.minor = minor
-        self.disk_state = disk_state
-        self.quorum = quorum
-
-    def __repr__(self) -> str:
-        return f"DrbdVolume({self.volume}, minor={self.minor}, {self.disk_state})"
+        self.volume, self.minor, self.disk_state, self.quorum = volume, minor, disk_state, quorum
 
 
-class DrbdPeerDevice:
+class DrbdPeerDevice(Record):
     """One volume as seen over one connection."""
 
     __slots__ = ("volume", "replication_state", "peer_disk_state")
 
     def __init__(self, volume: int, replication_state: str, peer_disk_state: str) -> None:
-        self.volume = volume
-        self.replication_state = replication_state
-        self.peer_disk_state = peer_disk_state
+        self.volume, self.replication_state, self.peer_disk_state = volume, replication_state, peer_disk_state
 
 
-class DrbdConnection:
+class DrbdConnection(Record):
     """The connection to one peer ("peer" on DRBD 8.4)."""
 
     __slots__ = ("name", "peer_node_id", "connection_state", "peer_role", "peer_devices")
 
     def __init__(self, name: str, peer_node_id: int | None, connection_state: str, peer_role: str) -> None:
-        self.name = name
-        self.peer_node_id = peer_node_id
-        self.connection_state = connection_state
-        self.peer_role = peer_role
+        self.name, self.peer_node_id = name, peer_node_id
+        self.connection_state, self.peer_role = connection_state, peer_role
         self.peer_devices: dict[int, DrbdPeerDevice] = {}
 
 
@@ -53,10 +45,7 @@ class DrbdResource:
     __slots__ = ("name", "kind", "role", "suspended", "volumes", "connections")
 
     def __init__(self, name: str, role: str = "Unknown", suspended: str = "no", *, kind: str = "resource") -> None:
-        self.name = name
-        self.kind = kind
-        self.role = role
-        self.suspended = suspended
+        self.name, self.kind, self.role, self.suspended = name, kind, role, suspended
         self.volumes: dict[int, DrbdVolume] = {}
         self.connections: dict[str, DrbdConnection] = {}
 
