@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster.config import NODEINIT, PYTHON
+from cluster.nodeinit import descendants  # the same walk of /proc the node's first process does
 from support.observe import ClusterError
 
 
@@ -32,27 +33,6 @@ def _start_time(pid: int) -> int | None:
     except OSError:
         return None
     return int(stat[stat.rindex(b")") + 2 :].split()[19])
-
-
-def descendants(root: int) -> list[int]:
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(b")") + 2 :].split()
-        parents.setdefault(int(fields[1]), []).append(int(entry))
-    found: list[int] = []
-    queue = [root]
-    while queue:
-        for child in parents.get(queue.pop(), []):
-            found.append(child)
-            queue.append(child)
-    return found
 
 
 class NodeInit:

@@ -21,6 +21,7 @@ import time
 
 import pytest
 from cluster.fixtures import cluster3_fenced, healthy3_fenced  # noqa: F401 - fixtures
+from cluster.partition import wait_majority
 from cluster.harness import Cluster, Node, Status, _alive, wait_until
 
 pytestmark = pytest.mark.cluster
@@ -72,24 +73,6 @@ def wait_fenced(cluster: Cluster, isolated: Node, pids: list[int]) -> dict:
     left = [pid for pid in pids if _alive(pid)]
     assert not left, f"{isolated.name}'s processes {left} survived its power-off by 5 s ({event})"
     return event
-
-
-def wait_majority(cluster: Cluster, majority: list[Node], *, promoted: str | None = None) -> Status:
-    names = sorted(n.name for n in majority)
-
-    def carrying_on() -> Status | None:
-        status = cluster.status(via=majority[0])
-        if not status.quorate or status.online != names or len(status.promoted) != 1:
-            return None
-        if promoted is not None and status.promoted != [promoted]:
-            return None
-        if sorted(status.roles) != names or cluster[status.promoted[0]].states()[status.promoted[0]] != "active":
-            return None
-        return status
-
-    return wait_until(
-        carrying_on, 30, f"{' and '.join(names)} to keep quorum with one promoted instance", context=cluster.describe
-    )
 
 
 def assert_survivors_show_it_offline(

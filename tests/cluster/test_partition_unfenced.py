@@ -24,6 +24,7 @@ import time
 
 import pytest
 from cluster.fixtures import cluster3, healthy3  # noqa: F401 - fixtures
+from cluster.partition import wait_majority
 from cluster.harness import Cluster, Node, Status, wait_until
 
 pytestmark = pytest.mark.cluster
@@ -52,24 +53,6 @@ def wait_isolated_stopped(cluster: Cluster, isolated: Node) -> Status:
 
     return wait_until(
         stopped, 30, f"{isolated.name}, cut off, to lose quorum and stop its instance", context=cluster.describe
-    )
-
-
-def wait_majority(cluster: Cluster, majority: list[Node], *, promoted: str | None = None) -> Status:
-    names = sorted(n.name for n in majority)
-
-    def carrying_on() -> Status | None:
-        status = cluster.status(via=majority[0])
-        if not status.quorate or status.online != names or len(status.promoted) != 1:
-            return None
-        if promoted is not None and status.promoted != [promoted]:
-            return None
-        if sorted(status.roles) != names or cluster[status.promoted[0]].states()[status.promoted[0]] != "active":
-            return None
-        return status
-
-    return wait_until(
-        carrying_on, 30, f"{' and '.join(names)} to keep quorum with one promoted instance", context=cluster.describe
     )
 
 

@@ -29,6 +29,7 @@ except ImportError:  # run as a script
 Directory = fuse.Directory
 FuseError = fuse.FuseError
 RequestContext = fuse.RequestContext
+Symlink = fuse.Symlink
 
 log = logging.getLogger("emulator")
 

@@ -70,16 +70,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 try:  # imported as part of the tests package
-    from . import fuse
-    from .base import EmulatorBase, Fault, c_string, errname, kstrtoul, serve
+    from .base import Directory, EmulatorBase, Fault, FuseError, RequestContext, Symlink, fuse
+    from .base import c_string, errname, kstrtoul, serve
 except ImportError:  # run as a script
-    import fuse  # type: ignore[no-redef]
-    from base import EmulatorBase, Fault, c_string, errname, kstrtoul, serve  # type: ignore[no-redef]
-
-Directory = fuse.Directory
-FuseError = fuse.FuseError
-RequestContext = fuse.RequestContext
-Symlink = fuse.Symlink
+    from base import Directory, EmulatorBase, Fault, FuseError, RequestContext, Symlink, fuse  # type: ignore
+    from base import c_string, errname, kstrtoul, serve  # type: ignore[no-redef]
 
 log = logging.getLogger("lio_configfs")
 

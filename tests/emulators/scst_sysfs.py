@@ -106,16 +106,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 try:  # imported as part of the tests package
-    from . import fuse
-    from .base import EmulatorBase, Fault, c_string, errname, kstrtoul, serve
+    from .base import Directory, EmulatorBase, Fault, FuseError, RequestContext, Symlink, fuse
+    from .base import c_string, errname, kstrtoul, serve
 except ImportError:  # run as a script
-    import fuse  # type: ignore[no-redef]
-    from base import EmulatorBase, Fault, c_string, errname, kstrtoul, serve  # type: ignore[no-redef]
-
-Directory = fuse.Directory
-FuseError = fuse.FuseError
-RequestContext = fuse.RequestContext
-Symlink = fuse.Symlink
+    from base import Directory, EmulatorBase, Fault, FuseError, RequestContext, Symlink, fuse  # type: ignore
+    from base import c_string, errname, kstrtoul, serve  # type: ignore[no-redef]
 
 
 class ScstAttr(fuse.AttributeFile):
@@ -254,6 +249,20 @@ class Tokens:
         self.pos = j + 1 if j < len(s) else j
         return s[i:j]
 
+    def verb(self, *verbs: str) -> str:
+        """The command word, lower-cased: EINVAL unless it is one of ``verbs`` (the kernel's "unknown action")."""
+        verb = self.lexem().lower()
+        if verb not in verbs:
+            raise FuseError(errno.EINVAL)
+        return verb
+
+    def required(self) -> str:
+        """The next word: EINVAL when there is none (the kernel's "... expected")."""
+        word = self.lexem()
+        if not word:
+            raise FuseError(errno.EINVAL)
+        return word
+
     def token_str(self) -> Optional[str]:
         """scst_get_next_token_str(): up to the next '\\n' or ';'; None at an empty one."""
         s, i = self.s, self.pos
@@ -264,6 +273,14 @@ class Tokens:
             return None
         self.pos = j + 1 if j < len(s) else j
         return s[i:j]
+
+
+def flag(data: bytes, *, signed: bool = False) -> int:
+    """A 0/1 attribute's store: kstrtoul() (kstrtol() when ``signed``), EINVAL for anything else."""
+    value = kstrtoul(data, signed=signed)
+    if value not in (0, 1):
+        raise FuseError(errno.EINVAL)
+    return value
 
 
 def lexems(data: bytes) -> List[str]:
@@ -913,17 +930,11 @@ class ScstSysfs(EmulatorBase):
 
     @staticmethod
     def _store_active(dev: Device, data: bytes) -> None:
-        value = kstrtoul(data, signed=True)
-        if value not in (0, 1):
-            raise FuseError(errno.EINVAL)
-        dev.active = value
+        dev.active = flag(data, signed=True)
 
     @staticmethod
     def _store_cluster_mode(dev: Device, data: bytes) -> None:
-        value = kstrtoul(data, signed=True)
-        if value not in (0, 1):
-            raise FuseError(errno.EINVAL)
-        dev.cluster_mode = value
+        dev.cluster_mode = flag(data, signed=True)
 
     def _store_t10_dev_id(self, dev: Device, data: bytes) -> None:
         if dev.cluster_mode:
@@ -974,12 +985,8 @@ class ScstSysfs(EmulatorBase):
     def _store_handler_mgmt(self, handler: str, data: bytes) -> None:
         """scst_process_devt_mgmt_store(), all of it in the sysfs work."""
         tokens = Tokens(data)
-        verb = tokens.lexem().lower()
-        if verb not in ("add_device", "del_device"):
-            raise FuseError(errno.EINVAL)
-        name = tokens.lexem()
-        if not name:
-            raise FuseError(errno.EINVAL)
+        verb = tokens.verb("add_device", "del_device")
+        name = tokens.required()
         if verb == "del_device":
             if tokens.lexem():
                 raise FuseError(errno.EINVAL)
@@ -1186,9 +1193,7 @@ class ScstSysfs(EmulatorBase):
             return
         if verb not in ("add_target", "del_target"):
             raise FuseError(errno.EINVAL)  # iscsi-scstd: "Syntax error"
-        name = tokens.lexem()
-        if not name:
-            raise FuseError(errno.EINVAL)
+        name = tokens.required()
         if verb == "add_target":
             if tokens.s[tokens.pos:].strip(C_SPACE):
                 raise Refused(UNMODELLED)  # target parameters (IncomingUser=..., ...)
@@ -1268,9 +1273,7 @@ class ScstSysfs(EmulatorBase):
     def _store_luns_mgmt(self, acg: Acg, data: bytes) -> None:
         """__scst_process_luns_mgmt_store(), all of it in the sysfs work."""
         tokens = Tokens(data)
-        verb = tokens.lexem().lower()
-        if verb not in ("add", "del", "replace", "replace_no_ua", "clear"):
-            raise FuseError(errno.EINVAL)
+        verb = tokens.verb("add", "del", "replace", "replace_no_ua", "clear")
         if verb == "clear":
             if tokens.lexem():
                 raise FuseError(errno.EINVAL)
@@ -1304,12 +1307,8 @@ class ScstSysfs(EmulatorBase):
     def _store_ini_groups_mgmt(self, target: Target, data: bytes) -> None:
         """scst_process_ini_group_mgmt_store()."""
         tokens = Tokens(data)
-        verb = tokens.lexem().lower()
-        if verb not in ("create", "del"):
-            raise FuseError(errno.EINVAL)
-        name = tokens.lexem()
-        if not name:
-            raise FuseError(errno.EINVAL)
+        verb = tokens.verb("create", "del")
+        name = tokens.required()
         if verb == "create":
             if name in target.groups:
                 raise FuseError(errno.EEXIST)  # "acg name %s exist"
@@ -1353,9 +1352,7 @@ class ScstSysfs(EmulatorBase):
             return
         if verb not in ("add", "del", "move"):
             raise FuseError(errno.EINVAL)
-        name = tokens.lexem()
-        if not name:
-            raise FuseError(errno.EINVAL)
+        name = tokens.required()
         if verb == "add":
             if name in acg.initiators:
                 raise FuseError(errno.EEXIST)
@@ -1501,10 +1498,7 @@ class ScstSysfs(EmulatorBase):
 
     @staticmethod
     def _store_preferred(tg: TargetGroup, data: bytes) -> None:
-        value = kstrtoul(data)
-        if value not in (0, 1):
-            raise FuseError(errno.EINVAL)
-        tg.preferred = value
+        tg.preferred = flag(data)
 
     @staticmethod
     def _store_state(tg: TargetGroup, data: bytes) -> None:

@@ -17,6 +17,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/: support.observe
 
 DEFAULT_WORKDIR = os.environ.get("ALUA_LAB_DIR", "/var/tmp/alua-lab")
 

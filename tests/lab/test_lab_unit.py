@@ -18,6 +18,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from ulab import report, safety, scenario, uml  # noqa: E402
+from support.observe import active_roles, failure_lines  # noqa: E402
 from ulab import topology as T  # noqa: E402
 
 SEED_MULTIPATH = """\
@@ -286,9 +287,9 @@ def test_parse_sessions():
 
 
 def test_parse_crm_mon():
-    assert scenario.parse_crm_mon(CRM_MON) == {"p_lio": {"hpms01": "Promoted", "hpms02": "Unpromoted"},
+    assert active_roles(CRM_MON) == {"p_lio": {"hpms01": "Promoted", "hpms02": "Unpromoted"},
                                                "p_lu_vg1": {"hpms01": "Started"}}
-    assert scenario.crm_failures(CRM_MON) == ["p_lio_start_0 on hpms02: backstore missing"]
+    assert failure_lines(CRM_MON) == ["p_lio_start_0 on hpms02: backstore missing"]
 
 
 # -- initiator kit ---------------------------------------------------------------------------------

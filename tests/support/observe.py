@@ -1,7 +1,7 @@
 """Observing a Pacemaker cluster: crm_mon's XML and pacemaker-controld's log lines, parsed once.
 
-Used by tests/cluster (live clusters in namespaces); kept apart from the harness so
-that other system tests (the lab has its own copies today) can import the same parser.
+Used by tests/cluster (live clusters in namespaces) and by the real-kernel lab (tests/lab/ulab),
+so that both read Pacemaker the same way.
 Standard library only: tools/demo runs it with Debian's python3.
 """
 
@@ -11,6 +11,7 @@ import re
 import subprocess
 import time
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -84,40 +85,57 @@ class Status:
         return sorted(n for n, role in self.roles.items() if role == "Unpromoted")
 
 
+def active_roles(xml: str) -> dict[str, dict[str, str]]:
+    """Every primitive's active, not failed instances: {primitive: {node: role}} (clone suffixes ":N" dropped)."""
+    roles: dict[str, dict[str, str]] = {}
+    for rsc in ET.fromstring(xml).iter("resource"):
+        if rsc.get("active") != "true" or rsc.get("failed") == "true":
+            continue
+        for node in rsc.iterfind("node"):
+            roles.setdefault(rsc.get("id", "").split(":")[0], {})[node.get("name", "")] = rsc.get("role", "")
+    return roles
+
+
+def failure_lines(xml: str) -> list[str]:
+    """crm_mon's failed actions, one line each: "OP_KEY on NODE: exit reason (or status)"."""
+    return [
+        f"{f.get('op_key')} on {f.get('node')}: {f.get('exitreason') or f.get('exitstatus')}"
+        for f in ET.fromstring(xml).iter("failure")
+    ]
+
+
+def _stamp(when: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(when)) + f".{int(when % 1 * 1000):03d}"
+
+
+@dataclass
 class Fencing:
     """One fencing as the cluster logged it."""
 
-    __slots__ = ("time", "target", "action", "by", "client", "result")
-
-    def __init__(self, when: float, target: str, action: str, by: str, client: str, result: str) -> None:
-        self.time = when
-        self.target = target
-        self.action = action
-        self.by = by
-        self.client = client
-        self.result = result
+    time: float
+    target: str
+    action: str
+    by: str
+    client: str
+    result: str
 
     def __repr__(self) -> str:
-        stamp = time.strftime("%H:%M:%S", time.localtime(self.time)) + f".{int(self.time % 1 * 1000):03d}"
-        return f"{stamp} {self.target} fenced ({self.action}) by {self.by} for {self.client}: {self.result}"
+        return f"{_stamp(self.time)} {self.target} fenced ({self.action}) by {self.by} for {self.client}: {self.result}"
 
 
+@dataclass
 class Operation:
     """One executed operation as the cluster logged it."""
 
-    __slots__ = ("time", "node", "task", "rsc", "result", "rc")
-
-    def __init__(self, when: float, node: str, task: str, rsc: str, result: str, rc: int | None) -> None:
-        self.time = when
-        self.node = node
-        self.task = task  # probe, start, stop, promote, demote, notify, monitor
-        self.rsc = rsc
-        self.result = result
-        self.rc = rc
+    time: float
+    node: str
+    task: str  # probe, start, stop, promote, demote, notify, monitor
+    rsc: str
+    result: str
+    rc: int | None
 
     def __repr__(self) -> str:
-        stamp = time.strftime("%H:%M:%S", time.localtime(self.time)) + f".{int(self.time % 1 * 1000):03d}"
-        return f"{stamp} {self.node} {self.task} {self.rsc}: {self.result} (rc={self.rc})"
+        return f"{_stamp(self.time)} {self.node} {self.task} {self.rsc}: {self.result} (rc={self.rc})"
 
 
 _RESULT = re.compile(

@@ -17,7 +17,8 @@ from __future__ import annotations
 import time
 
 from . import topology as T
-from .scenario import GiveUp, StageFailed, parse_crm_mon, crm_failures, wait_for
+from .scenario import GiveUp, StageFailed, wait_for
+from support.observe import active_roles, failure_lines
 from .uml import LabTimeout, silent_boot
 
 #: how long the promoted node stays frozen (SIGSTOP): well beyond corosync's token
@@ -134,8 +135,8 @@ class MatrixMixin:
 
         def rejoined():
             xml = self.mon()
-            st = parse_crm_mon(xml)
-            fatal = [f for f in crm_failures(xml) if f" on {node}:" in f and "_start_" in f]
+            st = active_roles(xml)
+            fatal = [f for f in failure_lines(xml) if f" on {node}:" in f and "_start_" in f]
             if fatal:
                 raise GiveUp(f"{node} returned but a start failed there: {'; '.join(fatal)}")
             return st if st.get(alua, {}).get(node) == "Unpromoted" else None

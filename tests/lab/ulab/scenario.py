@@ -16,6 +16,7 @@ import traceback
 from . import topology as T
 from .lab import TOP, Lab, log
 from .uml import Instance
+from support.observe import active_roles, failure_lines
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAB_DIR = os.path.dirname(HERE)
@@ -182,31 +183,6 @@ def crm_layers(variant: T.Variant) -> tuple[str, str, list[str]]:
     return "\n".join(base), stack, sources
 
 
-def parse_crm_mon(xml_text: str) -> dict[str, dict[str, str]]:
-    """crm_mon --output-as=xml -> {primitive id: {node: role}} for active instances."""
-    import xml.etree.ElementTree as ET
-
-    state: dict[str, dict[str, str]] = {}
-    root = ET.fromstring(xml_text)
-    for rsc in root.iter("resource"):
-        if rsc.get("active") != "true" or rsc.get("failed") == "true":
-            continue
-        rid = rsc.get("id", "").split(":")[0]
-        for node in rsc.findall("node"):
-            state.setdefault(rid, {})[node.get("name", "")] = rsc.get("role", "")
-    return state
-
-
-def crm_failures(xml_text: str) -> list[str]:
-    import xml.etree.ElementTree as ET
-
-    root = ET.fromstring(xml_text)
-    out = []
-    for f in root.iter("failure"):
-        out.append(f"{f.get('op_key')} on {f.get('node')}: {f.get('exitreason') or f.get('exitstatus')}")
-    return out
-
-
 class ClusterMixin:
     def mon(self: Scenario, node: str = "") -> str:
         for name in ([node] if node else [n for n in T.STORAGE if self.n(n).running()]):
@@ -216,14 +192,14 @@ class ClusterMixin:
         raise StageFailed("crm_mon answered on no node")
 
     def roles(self: Scenario, node: str = "") -> dict[str, dict[str, str]]:
-        return parse_crm_mon(self.mon(node))
+        return active_roles(self.mon(node))
 
     def wait_roles(self: Scenario, what: str, want: dict[str, dict[str, str]], timeout: float,
                    node: str = "") -> dict:
         def check():
             xml = self.mon(node)
-            state = parse_crm_mon(xml)
-            self._last_state = (state, crm_failures(xml))
+            state = active_roles(xml)
+            self._last_state = (state, failure_lines(xml))
             return state if all(state.get(r, {}) == nodes for r, nodes in want.items()) else None
 
         try:
@@ -624,12 +600,12 @@ class FaultsMixin:
 
         def rejoined():
             xml = self.mon(survivor)
-            st = parse_crm_mon(xml)
+            st = active_roles(xml)
             roles = st.get(alua, {})
             if roles.get(survivor) == "Promoted" and roles.get(victim) == "Unpromoted":
                 return st
             # a failed start on the returning node is not retried (start-failure-is-fatal): stop here
-            fatal = [f for f in crm_failures(xml) if f" on {victim}:" in f and "_start_" in f]
+            fatal = [f for f in failure_lines(xml) if f" on {victim}:" in f and "_start_" in f]
             if fatal:
                 self.r.facts["crm_mon_node_back"] = self.n(survivor).sh("crm_mon -1rf", timeout=30)
                 raise GiveUp(f"{victim} returned but a start failed there: {'; '.join(fatal)}")
