@@ -33,22 +33,19 @@ frozen: the safe side) only when it cannot run the handler at all.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import time
 
-from alua.host.run import Background, CommandRunner, CommandTimeout, Result, ToolNotFound
-from alua.host.validate import check_node_name
+from alua.commands.fence_cluster import RESOURCE_ID, Cluster, ControllerProbe, drbd_minor, node_name_ok
+from alua.host.run import CommandRunner
 from alua.ocf.context import Deadline
-from alua.tools.cib import ALIVE, FENCED, LOST, UNKNOWN, CibView, fencing_constraint, fencing_constraint_id, \
-    promoted_nodes
-from alua.tools.drbd.procfs import ProcMinor, parse_proc_drbd
+from alua.tools.cib import ALIVE, FENCED, LOST, UNKNOWN, CibView, fencing_constraint, fencing_constraint_id
+from alua.tools.drbd.procfs import ProcMinor
 
 USAGE = (
     "usage: alua-fence-peer [--timeout S] [--poll S] [--promotable CLONE] [--loser-delay S] "
     "[--fence-after S] [--peer NODE] -- HANDLER [ARG...]"
 )
-RESOURCE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9._:-]{0,127}$")
 HANDLER_FAILED = 1  # DRBD: "fence-peer helper broken": I/O stays frozen
 PEER_OUTDATED = 4  # DRBD: the peer is outdated (it cannot be promoted); I/O resumes
 PEER_STONITHED = 7  # DRBD: the peer was fenced; I/O resumes
@@ -56,7 +53,8 @@ CRM_FENCE_PEER = "crm-fence-peer.sh"
 # crm-fence-peer.sh options that change the constraint it would place: with any of them the
 # script decides
 CONSTRAINT_OPTIONS = ("--id-prefix", "-p", "--role", "-l", "--fencing-attribute", "-a", "--master-id", "-i")
-__all__ = ["ALIVE", "FENCED", "LOST", "UNKNOWN", "main"]
+__all__ = ["ALIVE", "FENCED", "LOST", "UNKNOWN", "Cluster", "ControllerProbe", "ProcMinor", "drbd_minor", "fencing_constraint",
+           "fencing_constraint_id", "main"]
 
 
 class UsageError(ValueError):
@@ -125,14 +123,6 @@ def parse_args(argv: list[str]) -> Options:
     return o
 
 
-def node_name_ok(name: str) -> bool:
-    try:
-        check_node_name(name)
-    except ValueError:
-        return False
-    return True
-
-
 def fast_path_allowed(handler: list[str]) -> bool:
     """Whether this handler may answer DRBD itself: the handler is crm-fence-peer.sh with the
     constraint it places by default (its id prefix, role and attribute)."""
@@ -141,102 +131,12 @@ def fast_path_allowed(handler: list[str]) -> bool:
     return not any(arg.split("=", 1)[0] in CONSTRAINT_OPTIONS for arg in handler[1:])
 
 
-def drbd_minor(proc_drbd: str, minor: str) -> ProcMinor | None:
-    """One minor of /proc/drbd (DRBD 8.4), None when it is not configured."""
-    entry = parse_proc_drbd(proc_drbd).minors.get(int(minor)) if minor.isdigit() else None
-    return entry if entry is not None and entry.configured else None
-
-
-class ControllerProbe:
-    """``crmadmin --status PEER`` running in the background: answered() is None while it runs,
-    then whether the peer's controller answered."""
-
-    def __init__(self, job: Background | None) -> None:
-        self.job = job
-
-    def answered(self) -> bool | None:
-        if self.job is None:
-            return False
-        try:
-            r = self.job.result()
-        except CommandTimeout:
-            return False
-        if r is None:
-            return None
-        return r.ok and ("(ok)" in r.stdout or ": ok" in r.stdout)
-
-    def cancel(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
-
-
-class Cluster:
-    """What the handler asks Pacemaker, each with a short timeout (it runs while I/O is frozen)."""
-
-    def __init__(self, runner: CommandRunner) -> None:
-        self.runner = runner
-
-    def _run(self, argv: list[str], timeout: float) -> Result | None:
-        try:
-            return self.runner.run(argv, timeout=timeout)
-        except (CommandTimeout, ToolNotFound):
-            return None
-
-    def _out(self, argv: list[str], timeout: float) -> str | None:
-        r = self._run(argv, timeout)
-        return r.stdout if r is not None and r.ok else None
-
-    def local_node(self, cib: CibView) -> str:
-        """Pacemaker's name for this node: the host name when the CIB knows it (no command)."""
-        name = os.uname().nodename
-        if name in cib.members():
-            return name
-        return (self._out(["crm_node", "--name"], 5) or "").strip()
-
-    def cib(self) -> CibView:
-        """The whole local CIB in one call: node states, the DC, the resources."""
-        return CibView.parse(self._out(["cibadmin", "--query", "--local"], 3))
-
-    def ask_controller(self, peer: str, seconds: float) -> ControllerProbe:
-        """Ask the peer's controller for its state, in the background (a dead peer's never answers)."""
-        argv = ["crmadmin", "--timeout", f"{int(seconds * 1000)}ms", "--status", peer]
-        try:
-            return ControllerProbe(self.runner.start(argv, timeout=seconds + 2))
-        except ToolNotFound:
-            return ControllerProbe(None)
-
-    def fence(self, peer: str, seconds: float, action: str = "reboot") -> bool:
-        """Pacemaker's fencer fences the peer with the cluster's own devices, with the cluster's
-        stonith-action, so that a request of the cluster's own (or dlm_controld's) for the same
-        node merges with this one, and one that succeeded in the last 5 s makes it a no-op."""
-        r = self._run(["stonith_admin", "--fence" if action == "off" else "--reboot", peer,
-                       "--timeout", str(max(1, int(seconds))), "--tolerance", "5", "--tag", "alua-fence-peer"],
-                      seconds + 5)
-        return r is not None and r.ok
-
-    def drbd_minor(self, minor: str) -> ProcMinor | None:
-        try:
-            with open("/proc/drbd", encoding="ascii", errors="replace") as f:
-                return drbd_minor(f.read(), minor)
-        except OSError:
-            return None
-
-    def place_fencing_constraint(self, resource: str, cib: CibView, me: str) -> str:
-        """crm-fence-peer.sh's constraint, in one cibadmin call; returns its id, '' if not placed."""
-        master_id = cib.promotable_of(resource)
-        if not RESOURCE_ID.match(master_id) or not node_name_ok(me):
-            return ""
-        r = self._run(["cibadmin", "--create", "--scope", "constraints", "--xml-text",
-                       fencing_constraint(resource, master_id, me)], 10)
-        return fencing_constraint_id(resource, master_id) if r is not None and r.ok else ""
-
-    def promoted_here(self, clone: str, me: str) -> bool:
-        return me in promoted_nodes(self._out(["crm_resource", "--resource", clone, "--locate"], 5) or "")
-
-
-def decide(opts: Options, cluster: Cluster, peer: str, log, clock=time.monotonic, sleep=time.sleep):
+def decide(opts: Options, cluster: Cluster, peer: str, log, clock=time.monotonic, sleep=time.sleep, early=None):
     """Wait until the peer is fenced (and the CIB has a DC that is not the peer), or known
-    alive, or the timeout passes; returns (what was found, the last CIB read)."""
+    alive, or the timeout passes; returns (what was found, the last CIB read).
+
+    ``early(cib)``: called just before this handler fences the peer, to start the constraint's
+    write (True when started); a write that succeeded shows the cluster has a DC again."""
     deadline = Deadline(opts.timeout)
     start = clock()
     last_ask = -1e9
@@ -272,12 +172,16 @@ def decide(opts: Options, cluster: Cluster, peer: str, log, clock=time.monotonic
             if state == LOST and opts.fence_after and not fence_tried:
                 fence_tried = True
                 log(f"{peer} does not answer: asking Pacemaker's fencer to fence it ({clock() - start:.1f} s)")
+                started = early(cib) if early is not None else False
                 fenced_here = cluster.fence(peer, min(30.0, max(1.0, deadline.remaining())),
                                             cib.cluster_property("stonith-action", "reboot"))
                 log(f"{peer}: {'fenced' if fenced_here else 'not fenced by this request'} "
                     f"({clock() - start:.1f} s)")
                 if fenced_here and cib.root is not None and not cib.dc_is(peer):
                     return FENCED, cib  # the read before the fencing already named another DC
+                if fenced_here and started and cluster.constraint_placed():
+                    log(f"the constraint is written: the cluster has a DC ({clock() - start:.1f} s)")
+                    return FENCED, cib
                 continue
             sleep(opts.poll)
     finally:
@@ -287,25 +191,32 @@ def decide(opts: Options, cluster: Cluster, peer: str, log, clock=time.monotonic
     return UNKNOWN, cib
 
 
-def answer_here(opts: Options, cluster: Cluster, found: str, cib: CibView, me: str, log) -> int | None:
-    """DRBD's answer given here, as crm-fence-peer.sh would give it, or None (the script decides):
-    a fenced peer and this disk UpToDate -> constraint, 7; a live peer, this disk Consistent or
-    UpToDate and the peer's not known UpToDate -> constraint, 4 (the peer is outdated)."""
+def fast_path_resource(opts: Options, cluster: Cluster, found: str, log) -> str:
+    """The DRBD resource when this handler may answer DRBD itself, as crm-fence-peer.sh would, for
+    a peer ``found`` FENCED (this disk UpToDate) or ALIVE (this disk Consistent or UpToDate), the
+    peer's disk not known UpToDate; '' when the script decides."""
     resource, minor = os.environ.get("DRBD_RESOURCE", ""), os.environ.get("DRBD_MINOR", "")
     if found not in (FENCED, ALIVE) or not RESOURCE_ID.match(resource) or not minor.isdigit() \
             or not fast_path_allowed(opts.handler):
-        return None
+        return ""
     local = cluster.drbd_minor(minor)
     if local is None:
-        return None
+        return ""
     good = ("UpToDate",) if found == FENCED else ("UpToDate", "Consistent")
     if local.disk_state not in good or local.peer_disk_state == "UpToDate":
         log(f"{resource}: my disk is {local.disk_state}, the peer's {local.peer_disk_state}: the script decides")
-        return None
-    placed = cluster.place_fencing_constraint(resource, cib, me)
+        return ""
+    return resource
+
+
+def answer_here(opts: Options, cluster: Cluster, found: str, cib: CibView, me: str, log) -> int | None:
+    """DRBD's answer given here, or None (the script decides): a fenced peer -> the script's
+    constraint, 7; a live peer -> the constraint, 4 (the peer is outdated)."""
+    resource = fast_path_resource(opts, cluster, found, log)
+    placed = cluster.place_fencing_constraint(resource, cib, me) if resource else ""
     if not placed:
         return None
-    log(f"{resource}: placed constraint '{placed}' (peer {found}, my disk {local.disk_state})")
+    log(f"{resource}: placed constraint '{placed}' (peer {found})")
     return PEER_STONITHED if found == FENCED else PEER_OUTDATED
 
 
@@ -362,7 +273,16 @@ def main(argv: list[str] | None = None, *, cluster: Cluster | None = None, execv
     else:
         log(f"{resource}: lost the connection to {peer}; waiting until it is fenced or answers")
         try:
-            found, cib = decide(opts, cluster, peer, log)
+            early = None
+            if opts.fence_after:  # the constraint's write runs beside this handler's own fencing
+                resource = fast_path_resource(opts, cluster, FENCED, lambda m: None)
+
+                def early(view: CibView) -> bool:
+                    return bool(resource) and cluster.start_fencing_constraint(resource, view, me)
+
+            found, cib = decide(opts, cluster, peer, log, early=early)
+            if found != FENCED:
+                cluster.withdraw_fencing_constraint()
             if found == ALIVE and opts.promotable and not cluster.promoted_here(opts.promotable, me):
                 log(f"{opts.promotable} is not promoted here: letting {peer} place the constraint first "
                     f"({opts.loser_delay:g} s)")

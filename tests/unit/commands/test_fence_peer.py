@@ -81,9 +81,27 @@ class FakeCluster:
 
     placed = None  # what place_fencing_constraint answers (None: never asked)
 
+    started = None  # the constraint whose write start_fencing_constraint began
+
+    def start_fencing_constraint(self, resource, cib, me):
+        if self.started is not None:
+            return False
+        self.asked.append(f"start {resource} {cib.promotable_of(resource)} {me}")
+        self.started = fp.fencing_constraint_id(resource, cib.promotable_of(resource))
+        return True
+
+    def constraint_placed(self):
+        return self.started if self.started is not None and self.placed else ""
+
     def place_fencing_constraint(self, resource, cib, me):
         self.asked.append(f"place {resource} {cib.promotable_of(resource)} {me}")
-        return fp.fencing_constraint_id(resource, cib.promotable_of(resource)) if self.placed else ""
+        self.start_fencing_constraint(resource, cib, me)
+        return self.constraint_placed()
+
+    def withdraw_fencing_constraint(self):
+        if self.constraint_placed():
+            self.asked.append(f"withdraw {self.started}")
+        self.started = None
 
 
 def run_main(argv, cluster, monkeypatch, env=None):
@@ -354,13 +372,21 @@ def test_commands_the_handler_runs(fp_proc):
                       fp.fencing_constraint("vg1", "ms_drbd", "hpms01")])
     assert c.place_fencing_constraint("vg1", cib.CibView.parse(cib_text(fp.FENCED)), "hpms01") == \
         "drbd-fence-by-handler-vg1-ms_drbd"
+    assert c.place_fencing_constraint("vg1", cib.CibView.parse(cib_text(fp.FENCED)), "hpms01") == \
+        "drbd-fence-by-handler-vg1-ms_drbd"  # one write per handler run: a second call waits for the first
+    fp_proc.register(["cibadmin", "--delete", "--scope", "constraints", "--xml-text",
+                      '<rsc_location id="drbd-fence-by-handler-vg1-ms_drbd"/>'])
+    c.withdraw_fencing_constraint()  # removes what it placed (the fencing it was written for failed)
+    assert c.constraint_placed() == ""
+    assert fp_proc.call_count(["cibadmin", "--delete", fp_proc.any()]) == 1
+    c = fp.Cluster(fp.CommandRunner(fp.Deadline(30)))  # a handler run of its own
     assert c.place_fencing_constraint("vg1", cib.CibView.parse(cib_text(fp.FENCED, resources=False)), "hpms01") == ""
 
 
 @pytest.mark.parametrize("tool, options", [
     ("stonith_admin", ("--fence=", "--reboot=", "--timeout=", "--tolerance=", "--tag=")),
     ("crmadmin", ("--timeout=", "--status=")),
-    ("cibadmin", ("--query", "--local", "--create", "--scope=", "--xml-text=")),
+    ("cibadmin", ("--query", "--local", "--create", "--delete", "--scope=", "--xml-text=")),
 ])
 def test_pacemakers_tools_know_the_handlers_options(tool, options):
     if not shutil.which(tool):
@@ -455,3 +481,42 @@ def test_a_controller_silent_for_fence_after_seconds_is_not_waited_for(monkeypat
                          sleep=lambda s: now.__setitem__(0, now[0] + s))
     assert found == fp.FENCED and pending.cancelled
     assert cluster.asked.count("crmadmin hpms02 0.5") == 1 and cluster.asked.count("fence hpms02") == 1
+
+
+def test_the_constraint_is_written_while_the_fencer_works(monkeypatch):
+    """The dead peer was the DC: the constraint's write (which waits for the new DC) starts before
+    the handler's own fencing, and its success ends the wait: no CIB read after the fencing."""
+    cluster = SilentPeer([fp.ALIVE], dcs=("2",))
+    cluster.placed = True
+    rc, calls, logs, _ = run_main(["--fence-after", "1", "--poll", "0.05", "--", *HANDLER], cluster, monkeypatch,
+                                  FENCE_ENV)
+    assert rc == fp.PEER_STONITHED and calls == []
+    order = [a.split()[0] for a in cluster.asked if a.split()[0] in ("start", "fence", "place")]
+    assert order == ["start", "fence", "place"], cluster.asked  # place: waits for the write begun before
+    reads_after = cluster.asked[cluster.asked.index("fence hpms02"):]
+    assert not [a for a in reads_after if a.startswith("cib")], cluster.asked
+    assert any("the cluster has a DC" in m for m in logs), logs
+
+
+def test_a_constraint_written_for_a_fencing_that_failed_is_withdrawn(monkeypatch):
+    """The fencing failed and the peer turned out alive: the early constraint (which would keep the
+    peer from promotion) is removed, and what to do is decided as for any live peer."""
+
+    class SlowPeer(FakeCluster):
+        def ask_controller(self, peer, seconds):
+            self.asked.append(f"crmadmin {peer} {seconds:g}")
+            late = len([a for a in self.asked if a.startswith("crmadmin")]) > 1  # answers the second time
+            return types.SimpleNamespace(answered=lambda: True if late else None, cancel=lambda: None)
+
+    cluster = SlowPeer([fp.ALIVE], fences=False, promoted=False)
+    cluster.placed = True
+    now = [0.0]
+    monkeypatch.setattr(fp.time, "monotonic", lambda: now[0])
+    opts = fp.parse_args(["--fence-after", "0.5", "--poll", "0.1", "--promotable", "ms_scst", "--", *HANDLER])
+    started = []
+    found, _ = fp.decide(opts, cluster, "hpms02", lambda m: None, clock=lambda: now[0],
+                         sleep=lambda s: now.__setitem__(0, now[0] + s),
+                         early=lambda view: started.append(1) or cluster.start_fencing_constraint("vg1", view, "hpms01"))
+    assert found == fp.ALIVE and started == [1] and "fence hpms02" in cluster.asked
+    cluster.withdraw_fencing_constraint()
+    assert cluster.asked[-1] == f"withdraw {fp.fencing_constraint_id('vg1', 'ms_drbd')}"

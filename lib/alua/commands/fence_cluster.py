@@ -1,0 +1,148 @@
+"""What alua-fence-peer asks Pacemaker and DRBD, each with a short timeout (it runs while I/O is frozen)."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+from alua.host.run import Background, CommandRunner, CommandTimeout, Result, ToolNotFound
+from alua.host.validate import check_node_name
+from alua.tools.cib import CibView, fencing_constraint, fencing_constraint_id, promoted_nodes
+from alua.tools.drbd.procfs import ProcMinor, parse_proc_drbd
+
+RESOURCE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9._:-]{0,127}$")
+
+
+def node_name_ok(name: str) -> bool:
+    try:
+        check_node_name(name)
+    except ValueError:
+        return False
+    return True
+
+
+def drbd_minor(proc_drbd: str, minor: str) -> ProcMinor | None:
+    """One minor of /proc/drbd (DRBD 8.4), None when it is not configured."""
+    entry = parse_proc_drbd(proc_drbd).minors.get(int(minor)) if minor.isdigit() else None
+    return entry if entry is not None and entry.configured else None
+
+
+class ControllerProbe:
+    """``crmadmin --status PEER`` running in the background: answered() is None while it runs,
+    then whether the peer's controller answered."""
+
+    def __init__(self, job: Background | None) -> None:
+        self.job = job
+
+    def answered(self) -> bool | None:
+        if self.job is None:
+            return False
+        try:
+            r = self.job.result()
+        except CommandTimeout:
+            return False
+        if r is None:
+            return None
+        return r.ok and ("(ok)" in r.stdout or ": ok" in r.stdout)
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+
+
+class Cluster:
+    """What the handler asks Pacemaker, each with a short timeout (it runs while I/O is frozen)."""
+
+    def __init__(self, runner: CommandRunner) -> None:
+        self.runner = runner
+        self._constraint: Background | None = None  # crm-fence-peer.sh's constraint being written
+        self._constraint_id = ""
+
+    def _run(self, argv: list[str], timeout: float) -> Result | None:
+        try:
+            return self.runner.run(argv, timeout=timeout)
+        except (CommandTimeout, ToolNotFound):
+            return None
+
+    def _out(self, argv: list[str], timeout: float) -> str | None:
+        r = self._run(argv, timeout)
+        return r.stdout if r is not None and r.ok else None
+
+    def local_node(self, cib: CibView) -> str:
+        """Pacemaker's name for this node: the host name when the CIB knows it (no command)."""
+        name = os.uname().nodename
+        if name in cib.members():
+            return name
+        return (self._out(["crm_node", "--name"], 5) or "").strip()
+
+    def cib(self) -> CibView:
+        """The whole local CIB in one call: node states, the DC, the resources."""
+        return CibView.parse(self._out(["cibadmin", "--query", "--local"], 3))
+
+    def ask_controller(self, peer: str, seconds: float) -> ControllerProbe:
+        """Ask the peer's controller for its state, in the background (a dead peer's never answers)."""
+        argv = ["crmadmin", "--timeout", f"{int(seconds * 1000)}ms", "--status", peer]
+        try:
+            return ControllerProbe(self.runner.start(argv, timeout=seconds + 2))
+        except ToolNotFound:
+            return ControllerProbe(None)
+
+    def fence(self, peer: str, seconds: float, action: str = "reboot") -> bool:
+        """Pacemaker's fencer fences the peer with the cluster's own devices, with the cluster's
+        stonith-action, so that a request of the cluster's own (or dlm_controld's) for the same
+        node merges with this one, and one that succeeded in the last 5 s makes it a no-op."""
+        r = self._run(["stonith_admin", "--fence" if action == "off" else "--reboot", peer,
+                       "--timeout", str(max(1, int(seconds))), "--tolerance", "5", "--tag", "alua-fence-peer"],
+                      seconds + 5)
+        return r is not None and r.ok
+
+    def drbd_minor(self, minor: str) -> ProcMinor | None:
+        try:
+            with open("/proc/drbd", encoding="ascii", errors="replace") as f:
+                return drbd_minor(f.read(), minor)
+        except OSError:
+            return None
+
+    def start_fencing_constraint(self, resource: str, cib: CibView, me: str) -> bool:
+        """Start writing crm-fence-peer.sh's constraint (one cibadmin call) in the background: while
+        the cluster has no DC (the dead peer was it) the write waits for the new one, so written
+        during the fencing it is done when the fencing is. False when not started."""
+        master_id = cib.promotable_of(resource)
+        if self._constraint is not None or not RESOURCE_ID.match(master_id) or not node_name_ok(me):
+            return False
+        try:
+            self._constraint = self.runner.start(["cibadmin", "--create", "--scope", "constraints", "--xml-text",
+                                                  fencing_constraint(resource, master_id, me)], timeout=10)
+        except ToolNotFound:
+            return False
+        self._constraint_id = fencing_constraint_id(resource, master_id)
+        return True
+
+    def constraint_placed(self, poll: float = 0.02) -> str:
+        """Wait for the constraint's write: its id, '' when it was not placed (or not started)."""
+        while self._constraint is not None:
+            try:
+                r = self._constraint.result()
+            except CommandTimeout:
+                return ""
+            if r is not None:
+                return self._constraint_id if r.ok else ""
+            time.sleep(poll)
+        return ""
+
+    def place_fencing_constraint(self, resource: str, cib: CibView, me: str) -> str:
+        """The constraint, placed (or its write started earlier, waited for); its id, '' if not placed."""
+        self.start_fencing_constraint(resource, cib, me)
+        return self.constraint_placed()
+
+    def withdraw_fencing_constraint(self) -> None:
+        """Remove a constraint written during a fencing that did not happen: what to do is decided again."""
+        placed = self.constraint_placed()
+        if placed:
+            self._run(["cibadmin", "--delete", "--scope", "constraints", "--xml-text",
+                       f'<rsc_location id="{placed}"/>'], 10)
+        self._constraint, self._constraint_id = None, ""
+
+    def promoted_here(self, clone: str, me: str) -> bool:
+        return me in promoted_nodes(self._out(["crm_resource", "--resource", clone, "--locate"], 5) or "")
