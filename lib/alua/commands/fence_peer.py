@@ -22,7 +22,9 @@ This handler reads the local CIB (one cibadmin call per --poll) until the answer
 - with --fence-after S: a peer that is still a member but whose controller has not answered
   for S seconds, or that has left the membership unfenced, is fenced through Pacemaker's
   fencer (stonith_admin, the cluster's own devices; merged with the cluster's own request
-  for it), without waiting for corosync to notice; then as above;
+  for it), without waiting for corosync to notice; then as above, the constraint's write
+  started just before the fencing (it waits inside cibadmin for a new DC, so it is done when
+  the fencing is; withdrawn if the fencing fails and the peer turns out alive);
 - anything else, an error of its own, or no answer within --timeout: it runs the handler
   (exec, same arguments), whose own logic decides.
 
