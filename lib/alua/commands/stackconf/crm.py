@@ -155,7 +155,7 @@ alert alua_fenced /usr/sbin/alua-alert to /run/resource-agents/alua-fenced
 """
 FENCE_HEAD = """\
 # alua stack, fencing: one fence device per node, kept off the node it fences.
-# Needs: the fence agents, tested by hand (stonith_admin --reboot NODE) before the stack is loaded.
+# Needs: the fence agents installed on both nodes, each device tested by hand (stonith_admin) first.
 # Load:  crm configure load update @dir@fence.crm   (stack.crm and stack-lio.crm have it too)
 # See "Dual-primary safety" in /usr/share/alua/crm/README.
 """
