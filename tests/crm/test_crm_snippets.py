@@ -9,6 +9,7 @@ naming a parameter an agent does not have fails here.
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from crmlab import (  # noqa: F401 - fixtures
     LAYER_RESOURCES,
     LAYERS,
     NODES,
+    ROOT,
     STACKS,
     canonical,
     configuration,
@@ -397,13 +399,16 @@ def readme_command(start: str) -> str:
 
 @pytest.mark.parametrize("stack_name", PRESENT_STACKS)
 def test_renaming_as_the_readme_says(stack_name: str, lab_dir: Path) -> None:
-    """The README's sed command gives a stack for other nodes, targets, VG (and with LIO
+    """The README's alua-config command gives a stack for other nodes, targets, VG (and with LIO
     portals) that loads: no old name is left, in rules (the per-node IQNs) neither."""
-    cmd = readme_command("sed ")
+    backend = STACKS[stack_name][-1]
+    cmd = readme_command("alua-config --backend lio" if backend == "lio" else "alua-config --node1")
     assert cmd.endswith("| crm configure load update -")
-    cmd = cmd.replace("/usr/share/alua/crm/stack.crm", str(CRM_DIR / f"{stack_name}.crm"))
     cmd = cmd[: -len("| crm configure load update -")]
-    renamed = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, check=True).stdout
+    argv = shlex.split(cmd.replace("\\\n", " "))
+    assert argv[0] == "alua-config"
+    renamed = subprocess.run(["/usr/bin/python3", str(ROOT / "sbin" / "alua-config"), *argv[1:]],
+                             capture_output=True, text=True, check=True).stdout
     for old in ("hpms0", "vg1", "2016-02", "192.168."):
         assert old not in strip_comments(renamed)
     cib = new_lab_cib(lab_dir / f"renamed-{stack_name}.xml", nodes=("san1", "san2"))
