@@ -22,7 +22,7 @@ def test_staged_install_and_uninstall(tmp_path: Path) -> None:
         # The path written into the agent is the final one, not the staging directory.
         text = installed.read_text()
         assert "LIBDIR = '/usr/lib/ocf/lib/alua'" in text and str(dest) not in text
-    commands = [dest / "usr/sbin" / name for name in ("alua-fence-peer", "alua-alert", "alua-config")]
+    commands = [dest / "usr/sbin" / name for name in ("alua-fence-peer", "alua-alert", "alua-config", "alua-status")]
     for command in commands:
         assert command.stat().st_mode & 0o777 == 0o755
         assert "LIBDIR = '/usr/lib/ocf/lib/alua'" in command.read_text()

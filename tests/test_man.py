@@ -14,6 +14,7 @@ from lxml import etree
 MAN = ROOT / "man"
 GEN = ROOT / "tools" / "gen-man"
 PAGES = sorted(p.name for p in MAN.glob("*.7"))
+COMMAND_PAGES = sorted(p.name for p in MAN.glob("*.8"))
 
 
 def render(page: Path) -> subprocess.CompletedProcess[str]:
@@ -100,3 +101,32 @@ def test_overview_page() -> None:
         "replacement_timeout",
     ):
         assert re.search(r"\s+".join(map(re.escape, words.split())), text), words
+
+
+def test_every_admin_command_has_its_page() -> None:
+    """sbin/ and man/*.8 agree: tools/install.py and the Debian package install one per command."""
+    assert COMMAND_PAGES == sorted(f"{p.name}.8" for p in (ROOT / "sbin").iterdir())
+
+
+@pytest.mark.parametrize("page", COMMAND_PAGES)
+def test_command_page_renders_without_warnings(page: str) -> None:
+    proc = render(MAN / page)
+    assert proc.returncode == 0 and not proc.stderr, proc.stderr
+    assert proc.stdout.startswith(f"{page.removesuffix('.8').upper()}(8)")
+    for section in ("NAME", "SYNOPSIS", "DESCRIPTION", "SEE ALSO"):
+        assert re.search(rf"^{section}$", proc.stdout, re.MULTILINE), section
+    groff = subprocess.run(["groff", "-ww", "-man", "-Tutf8", "-z", str(MAN / page)], capture_output=True, text=True,
+                           check=False)
+    assert groff.returncode == 0 and not groff.stderr, groff.stderr
+
+
+def test_status_page_documents_every_json_key() -> None:
+    """alua-status(8) names each key of --json (the keys a monitoring check may rely on)."""
+    from alua.commands.status_model import new_status
+
+    text = " ".join(render(MAN / "alua-status.8").stdout.split())
+    keys = [*new_status(), "dc", "quorate", "failures", "state", "alua_role", "clone", "primitive", "agent", "kernel",
+            "unpromoted_state", "loaded", "units", "target", "enabled", "portals", "sessions", "local_problems",
+            "role", "disks", "resyncing", "problem", "peers", "connection", "expected_lvs", "active_lvs", "severity"]
+    missing = [k for k in keys if not re.search(rf"\b{k}\b", text)]
+    assert not missing, missing

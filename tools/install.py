@@ -11,7 +11,8 @@ are the final ones, without DESTDIR.
                      [--datadir /usr/share] [--sbindir /usr/sbin] [--no-compile] [--uninstall]
 
 Admin commands from sbin/ (alua-fence-peer, DRBD's fence-peer handler; alua-alert, a Pacemaker
-alert agent; alua-config, the crm/ files with the admin's names) go to --sbindir.
+alert agent; alua-config, the crm/ files with the admin's names; alua-status, the stack at a
+glance) go to --sbindir.
 --no-compile leaves out the .pyc files, for packages that compile at install
 time instead (the Debian package: py3compile in its postinst, debian/rules).
 """

@@ -3,9 +3,10 @@
 
 Starts hpms01 and hpms02 (corosync + Pacemaker, each node in its own network,
 mount and UTS namespaces, each with an emulated SCST), loads the ALUA layer
-from crm/scst.crm with crmsh, shows crm_mon and what each node's SCST reports
-to initiators, kills the promoted node, shows the survivor promoted, then
-boots the dead node again and shows it rejoin as unpromoted.  Everything it
+from crm/scst.crm with crmsh, shows crm_mon, what each node's SCST reports
+to initiators and what alua-status says on each node, kills the promoted node,
+shows the survivor promoted (and alua-status again), then boots the dead node
+again and shows it rejoin as unpromoted.  Everything it
 started is stopped again (also on Ctrl-C); a second run starts from scratch.
 
     tests/cluster/demo.py [--keep]     --keep: leave the logs in /tmp/alua-demo-*
@@ -63,6 +64,14 @@ def rtpg(cluster: Cluster) -> None:
             continue
         note(f"{node.name} ({target(node.name)}) reports:")
         show("\n".join(view.rtpg_line() for view in node.alua_view()) or "(no ALUA device group yet)")
+
+
+def alua_status(cluster: Cluster) -> None:
+    """sbin/alua-status in each running node: Pacemaker's roles beside that node's own SCST, judged."""
+    for node in cluster.live_nodes():
+        proc = node.run([str(ROOT / "sbin" / "alua-status")], timeout=40)
+        note(f"alua-status on {node.name} (exit {proc.returncode}: 0 healthy, 1 degraded, 2 broken):")
+        show(proc.stdout + proc.stderr)
 
 
 def timeline(cluster: Cluster, killed: Node, survivor: Node, killed_at: int) -> None:
@@ -124,6 +133,7 @@ def run_demo(cluster: Cluster) -> None:
 
     step("3. What initiators see (REPORT TARGET PORT GROUPS, as sg_rtpg decodes it), per node")
     rtpg(cluster)
+    alua_status(cluster)
 
     victim = cluster.promoted_node()
     survivor = b if victim is a else a
@@ -142,6 +152,7 @@ def run_demo(cluster: Cluster) -> None:
     timeline(cluster, victim, survivor, killed_at)
     crm_mon(cluster, survivor)
     rtpg(cluster)
+    alua_status(cluster)
 
     step(f"5. {victim.name} boots again (a fresh SCST, no ALUA state) and rejoins")
     started = time.monotonic()

@@ -9,11 +9,12 @@ the tests can replay "never two active" across nodes.
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 from cluster.fixtures import cluster2, healthy2  # noqa: F401 - fixtures
-from cluster.harness import Cluster, ClusterError, Node, target, wait_until
+from cluster.harness import ROOT, Cluster, ClusterError, Node, target, wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -83,6 +84,42 @@ def test_killing_the_promoted_node_promotes_the_survivor(healthy2: Cluster, reco
     healthy2.wait_settled(promoted=survivor.name)
     assert_views(healthy2, survivor)
     assert healthy2.two_active_moments() == []
+
+
+def assert_status_agrees(cluster: Cluster, promoted: Node, *, down: tuple[Node, ...] = ()) -> None:
+    """alua-status --json in every running node: its groups are what the node's SCST holds, its
+    roles what Pacemaker says, every node's view the same; exit 0, or 1 for a node that is down."""
+    views = {}
+    for node in cluster.live_nodes():
+        proc = node.run([str(ROOT / "sbin" / "alua-status"), "--json"], timeout=40)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        result = views[node.name] = json.loads(proc.stdout)
+        assert result["node"] == node.name and result["alua"]["units"] == {"vg1": node.states()}, result
+        roles = {name: view["alua_role"] for name, view in result["cluster"]["nodes"].items()}
+        assert roles == {n: "Promoted" if n == promoted.name else "Stopped" if cluster[n] in down else "Unpromoted"
+                         for n in cluster.names}, result
+        problems = [p["text"] for p in result["problems"]]
+        assert problems == [f"node {n.name} is offline" for n in down], result
+        assert proc.returncode == (1 if down else 0) == result["exit_code"], result
+    for part in (lambda v: v["alua"]["units"], lambda v: v["cluster"]["nodes"]):
+        assert len({json.dumps(part(v), sort_keys=True) for v in views.values()}) == 1, views
+
+
+def test_alua_status_in_every_node_matches_the_kernel_and_pacemaker_across_a_failover(
+    healthy2: Cluster,  # noqa: F811
+) -> None:
+    victim = healthy2.promoted_node()
+    survivor = other(healthy2, victim)
+    assert_status_agrees(healthy2, victim)
+    victim.crash()
+    healthy2.wait_settled(promoted=survivor.name, timeout=30)
+    wait_until(lambda: survivor.states().get(victim.name) == "offline", 10,
+               f"{survivor.name} to show the dead peer's group offline", context=healthy2.describe)
+    assert_status_agrees(healthy2, survivor, down=(victim,))
+    victim.reboot()
+    healthy2.wait_online(healthy2.names)
+    healthy2.wait_settled(promoted=survivor.name)
+    assert_status_agrees(healthy2, survivor)
 
 
 def test_monitor_failure_on_the_promoted_node_is_recovered_by_our_exit_codes(healthy2: Cluster) -> None:  # noqa: F811

@@ -37,7 +37,8 @@ LIB_DIR = "/usr/lib/ocf/lib/alua"
 TOUCHED = (AGENT_DIR, LIB_DIR, "/usr/share/alua", "/usr/share/doc/alua", "/usr/share/python3/runtime.d/alua.rtupdate",
            "/usr/sbin/alua-fence-peer", "/usr/share/man/man8/alua-fence-peer.8.gz", "/usr/sbin/alua-alert",
            "/usr/share/man/man8/alua-alert.8.gz",
-           "/usr/sbin/alua-config", "/usr/share/man/man8/alua-config.8.gz")
+           "/usr/sbin/alua-config", "/usr/share/man/man8/alua-config.8.gz",
+           "/usr/sbin/alua-status", "/usr/share/man/man8/alua-status.8.gz")
 MAN_GLOB = "/usr/share/man/man7/ocf_alua*"
 # Listed whole before and after, so a stray file near the package shows up (the overlays'
 # upper layers show any other file the namespace wrote in /usr or /etc).

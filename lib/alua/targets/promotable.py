@@ -143,17 +143,21 @@ def targets_param(
     )
 
 
-def build_topology(ctx: Context) -> Topology:
-    """The node ports from the parameters, with defaults for ids filled in."""
-    from alua.host.cluster import local_node_name
-
-    cfg = ctx.config_as(AluaParams)
+def node_ports(cfg: AluaParams) -> list[NodePort]:
+    """The node ports the parameters name, with defaults for ids filled in."""
     ports = []
     for position, (node, target) in enumerate(cfg.targets, start=1):
         group_id = cfg.group_ids.get(node, position)
         rel_tgt_id = cfg.rel_tgt_ids.get(node, group_id)
         ports.append(NodePort(node, target, group_id, rel_tgt_id))
-    return Topology(ports, local_node_name(ctx))
+    return ports
+
+
+def build_topology(ctx: Context) -> Topology:
+    """The node ports from the parameters, as this node sees them."""
+    from alua.host.cluster import local_node_name
+
+    return Topology(node_ports(ctx.config_as(AluaParams)), local_node_name(ctx))
 
 
 def validate(ctx: Context) -> None:

@@ -54,6 +54,16 @@ class NodePort(Record):
         self.node, self.target, self.group_id, self.rel_tgt_id = node, target, group_id, rel_tgt_id
 
 
+class TargetView(Record):
+    """The local target as the kernel shows it: enabled ("1", "0", None: missing), where it is
+    offered (SCST allowed_portal, LIO np) and how many sessions (None: not shown)."""
+
+    __slots__ = ("name", "enabled", "portals", "sessions")
+
+    def __init__(self, name: str, enabled: str | None, portals: Sequence[str], sessions: int | None) -> None:
+        self.name, self.enabled, self.portals, self.sessions = name, enabled, tuple(portals), sessions
+
+
 class Topology:
     """The node ports of the cluster as seen from the local node."""
 
@@ -123,6 +133,10 @@ class AluaBackend:
 
     def target_problems(self, local: NodePort) -> list[str]:
         """What keeps the local target itself from serving (not enabled, wrong ids, ...)."""
+        raise NotImplementedError
+
+    def target_view(self, local: NodePort) -> TargetView:
+        """The local target's state, read only (alua-status)."""
         raise NotImplementedError
 
     def open_access(self, topology: Topology, *, reassert: bool = False) -> None:

@@ -77,6 +77,14 @@ class CibView:
                 found.append(clone.get("id", ""))
         return found[0] if len(found) == 1 else ""
 
+    def primitive_params(self, primitive: str) -> dict[str, str] | None:
+        """A primitive's instance attributes (its parameters), None when the CIB has no such primitive."""
+        for rsc in self._iter("primitive"):
+            if rsc.get("id") == primitive:
+                return {nv.get("name", ""): nv.get("value", "")
+                        for attrs in rsc.iterfind("instance_attributes") for nv in attrs.iter("nvpair")}
+        return None
+
     def cluster_property(self, name: str, default: str) -> str:
         """A cluster option (crm_config), as the CIB holds it, or the default."""
         for props in self._iter("cluster_property_set"):

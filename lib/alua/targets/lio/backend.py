@@ -22,6 +22,7 @@ sources: tests/emulators/LIO-FACTS.md.
 from __future__ import annotations
 
 from alua.targets.roles import ACTIVE, NONOPTIMIZED, OFFLINE, STANDBY, TRANSITIONING, UNAVAILABLE, AluaBackend
+from alua.targets.roles import TargetView
 from alua.host.kernelfs import KernelTree
 from alua.targets.lio.names import ANY_HBA, DeviceSpec
 from alua.ocf.errors import OcfError
@@ -239,6 +240,13 @@ class LioBackend(AluaBackend):
                 "while the TPG is disabled)"
             )
         return None
+
+    def target_view(self, local: NodePort) -> TargetView:
+        """Sessions: the TPG's dynamic_sessions (one initiator a line) where the kernel has it."""
+        tpg = self._tpg(local.target)
+        enabled, sessions = (self.configfs.read_text(*tpg, name) for name in ("enable", "dynamic_sessions"))
+        return TargetView(f"{local.target} tpgt_{self.tpgt}", enabled and enabled.strip(),
+                          self.configfs.entries(*tpg, "np") or (), None if sessions is None else len(sessions.split()))
 
     # -- building ------------------------------------------------------------
 

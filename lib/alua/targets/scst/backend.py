@@ -21,7 +21,7 @@ from alua.host.record import Record
 import os
 import time
 
-from alua.targets.roles import AluaBackend
+from alua.targets.roles import AluaBackend, TargetView
 from alua.host.kernelfs import KernelTree, strerror
 from alua.host.validate import charset, check_object_name
 from alua.ocf.errors import OcfError
@@ -133,6 +133,16 @@ class ScstSysfs(KernelTree):
                 ExitStatus.NOT_INSTALLED,
             )
 
+    def allowed_portals(self, *target: str) -> dict[str, str]:
+        """A target's allowed_portal[N] attributes (``target``: its directory): address -> attribute."""
+        found = {}
+        for name in self.listdir(*target):
+            if name.startswith("allowed_portal"):
+                value = self.read(*target, name)
+                if value:
+                    found[value] = name
+        return found
+
     def mgmt(self, verb: str, name: str, *parts: str) -> None:
         """Send "verb name" to the mgmt file in the directory ``parts``."""
         try:
@@ -217,6 +227,13 @@ class ScstBackend(AluaBackend):
         elif enabled != "1":
             problems.append(f"local target {local.target} is not enabled")
         return problems
+
+    def target_view(self, local: NodePort) -> TargetView:
+        target = ("targets", self.driver, local.target)
+        sessions = self.sysfs.entries(*target, "sessions")
+        portals = sorted(self.sysfs.allowed_portals(*target))
+        return TargetView(local.target, self.sysfs.read(*target, "enabled"), portals,
+                          None if sessions is None else len(sessions))
 
     # -- building ----------------------------------------------------------
 

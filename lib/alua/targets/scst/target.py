@@ -194,24 +194,13 @@ class ScstTargetLayer:
             self._send(f"set aen_disabled of {local.target}", "1", *target, "aen_disabled")
         self._restrict_portals(local)
 
-    def _allowed_portals(self, local: NodePort) -> dict[str, str]:
-        """The target's allowed_portal attributes: address -> attribute file."""
-        target = self._target(local)
-        found = {}
-        for name in self.sysfs.listdir(*target):
-            if name.startswith("allowed_portal"):
-                value = self.sysfs.read(*target, name)
-                if value:
-                    found[value] = name
-        return found
-
     def _restrict_portals(self, local: NodePort) -> None:
         """Offer the target only on this node's portals (iscsi-scstd offers every address it has:
         without this, initiators find and try the cluster's own networks too)."""
         wanted = self.portals.get(local.node)
         if not wanted:
             return
-        have = self._allowed_portals(local)
+        have = self.sysfs.allowed_portals(*self._target(local))
         for address in wanted:
             if address not in have:
                 self.log.info(f"offering target {local.target} on portal {address}")
