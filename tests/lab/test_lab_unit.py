@@ -648,3 +648,11 @@ def test_silent_boot_is_a_boot_that_printed_nothing(tmp_path):
     assert uml.silent_boot(str(console))
     console.write_text(console.read_text() + "lab-init: hpms02 configured\n")
     assert not uml.silent_boot(str(console)) and not uml.silent_boot(str(tmp_path / "none"))
+
+
+def test_status_line_names_each_nodes_verdict_and_its_problems():
+    status = {"before": {"hpms01": {"health": "healthy", "problems": []},
+                         "hpms02": {"health": "healthy", "problems": []}},
+              "during": {"hpms02": {"health": "degraded", "problems": ["node hpms01 is offline"]}}}
+    assert report.status_line(status) == ("before hpms01 healthy, hpms02 healthy; "
+                                          "during hpms02 degraded (node hpms01 is offline)")

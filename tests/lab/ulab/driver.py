@@ -146,6 +146,8 @@ def write_report(lab: Lab, sc: Full, r: Results, guard_changed: list[str] | None
             lines.append(f"  {row['fault']}: survivor's log, s after the fault: {parts}")
         if row.get("notes"):
             lines.append(f"  {row['fault']}: {'; '.join(row['notes'])}")
+        if row.get("status"):
+            lines.append(f"  {row['fault']}: alua-status " + report.status_line(row["status"]))
     lines.append("")
     lines.append("Failover (from the survivor's journal, seconds after the kill)")
     if failover:

@@ -46,14 +46,49 @@ class MatrixMixin:
         if nodes != {node}:
             raise StageFailed(f"{node}: {paths}:\n{v['text']}")
 
+    def status_snapshot(self, row: dict, when: str) -> None:
+        """alua-status --json (issue 16) on every running storage node: its verdict goes into the
+        report, and its view of the ALUA groups must be what the node's sampler reads from sysfs
+        (the newest sample, taken after the command read; states settling: asked again once)."""
+        import json
+
+        snap = {}
+        for node in T.STORAGE:
+            if not self.n(node).running():
+                continue
+            for attempt in (1, 2):
+                res = self.n(node).run(["/usr/sbin/alua-status", "--json"], timeout=60, check=False)
+                try:
+                    st = json.loads(res["stdout"])
+                except ValueError:
+                    raise StageFailed(f"alua-status on {node} ({when}) printed no JSON, exit {res['rc']}: "
+                                      f"{res['stderr'][-300:]}") from None
+                units = (st.get("alua") or {}).get("units") or {}
+                seen = {f"{u}/{n}": state for u, m in units.items() for n, state in m.items() if state is not None}
+                time.sleep(0.6)  # the sampler reads every 0.25 s
+                direct = self.last_alua_sample(node)
+                if seen == direct:
+                    break
+                if attempt == 2:
+                    raise StageFailed(f"alua-status on {node} ({when}) shows {seen}, sysfs has {direct}")
+            snap[node] = {"exit": st["exit_code"], "health": st["health"],
+                          "problems": [p["text"] for p in st["problems"]], "groups": seen}
+        row.setdefault("status", {})[when] = snap
+        broken = {n: v["problems"] for n, v in snap.items() if v["exit"] >= 2}
+        if when != "during" and broken:
+            raise StageFailed(f"alua-status {when} {row['fault']}: broken on {broken}")
+
     def fault_begin(self, name: str, victim: str, what: str) -> dict:
         # each fault starts from steady I/O (100 IOPS), so the stall measured is its own
         wait_for("steady I/O before the fault", lambda: self.io_continues(3) >= 200, 90, interval=0)
         row = self.new_fault(name, victim, what)
+        self.status_snapshot(row, "before")
+        row["t0"] = time.time()  # the fault's clock starts after the status read
         self.r.event(f"{name}: {what}")
         return row
 
     def fault_end(self, row: dict) -> str:
+        self.status_snapshot(row, "after")
         row["fenced"] = sorted({f["node"] for f in self.r.facts.get("fencing", []) if f["t"] >= row["t0"]})
         self.r.save()
         prom = f", promoted after {row['t_promoted'] - row['t0']:.1f} s" if row["t_promoted"] else ""
@@ -95,6 +130,7 @@ class MatrixMixin:
         wait_for(f"{self.v.alua} promoted on {node}", check, timeout, interval=0.5)
         row["t_promoted"] = time.time()
         self.r.event(f"{row['fault']}: {node} promoted (seen)")
+        self.status_snapshot(row, "during")
 
     def wait_fenced(self, row: dict, node: str, timeout: float = 60) -> float:
         def check():

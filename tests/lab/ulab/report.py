@@ -143,6 +143,21 @@ def fault_table_lines(table: list[dict]) -> list[str]:
     return lines
 
 
+def status_line(status: dict) -> str:
+    """alua-status's verdicts around one fault: "before hpms01 healthy, hpms02 healthy; during ..."."""
+    parts = []
+    for when in ("before", "during", "after"):
+        nodes = status.get(when)
+        if nodes is None:
+            continue
+        verdicts = []
+        for node, v in sorted(nodes.items()):
+            why = f" ({'; '.join(v['problems'])})" if v["problems"] else ""
+            verdicts.append(f"{node} {v['health']}{why}")
+        parts.append(f"{when} {', '.join(verdicts) or 'no node ran'}")
+    return "; ".join(parts)
+
+
 def journal_events(text: str, patterns: dict[str, str]) -> dict[str, list[float]]:
     """journalctl -o short-unix text -> {label: [epoch seconds of matching lines]}."""
     found: dict[str, list[float]] = {k: [] for k in patterns}
