@@ -112,7 +112,7 @@ def write_report(lab: Lab, sc: Full, r: Results, guard_changed: list[str] | None
     lines = [f"alua real-kernel lab (User-Mode Linux) - {sc.v.name.upper()} variant - report", "=" * 60, "",
              f"run {lab.tag}, total {t_total:.0f} s, work directory {lab.root}",
              f"kernel {lab.kernel.release} ({lab.kernel.info['source']}, our patches), SCST {lab.kernel.info['scst']}; "
-             f"target {sc.v.name}, crm/{sc.v.stack_crm}", ""]
+             f"target {sc.v.name}, crm/{sc.v.stack_crm}; the project: {r.facts.get('installs', '?')}", ""]
     lines.append("Stages")
     for s in r.stages:
         lines.append(f"  {s['status'].upper():8} {s['stage']:13} {s['seconds']:7.1f} s  {s['details']}")

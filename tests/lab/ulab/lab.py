@@ -5,7 +5,8 @@
     WORKDIR/runs/<tag>/share/          hostfs share (the only host directory guests can mount)
         guest/                         tests/lab/guest, copied each run
         kernel/                        the kernel's modules (lib/modules/<release>) and SCST's daemons
-        stage/                         tools/install.py --destdir output (the project's agents)
+        deb/                           tools/build-deb's package of this tree, installed by each guest;
+        stage/                         or, without Debian's build tools, tools/install.py --destdir output
         nodes/<node>/                  overlay/, modules, cmd/, ready.json, autostart.sh
     WORKDIR/runs/<tag>/run/            copy-on-write layers, data disks, pid files
     WORKDIR/runs/<tag>/uml/            UML's uml_dir (mconsole sockets)
@@ -40,6 +41,9 @@ KEEP_RUNS = 3
 def log(msg: str) -> None:
     print(f"[lab {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
+
+#: Debian's tools that tools/build-deb needs (tools/setup installs them)
+DEB_TOOLS = ("dpkg-buildpackage", "dh", "dh_python3")
 
 class Lab:
     def __init__(self, workdir: str, img: str, kernel: Kernel, variant: str = "") -> None:
@@ -76,13 +80,28 @@ class Lab:
         kdir = os.path.join(self.share, "kernel")
         shutil.copytree(os.path.join(self.kernel.path, "modules"), os.path.join(kdir, "modules"), symlinks=True)
         shutil.copytree(self.kernel.sbin, os.path.join(kdir, "sbin"))
-        stage = os.path.join(self.share, "stage")
-        out = subprocess.run([sys.executable, os.path.join(TOP, "tools", "install.py"), "--destdir", stage],
-                             capture_output=True, text=True, timeout=120)
-        if out.returncode != 0:
-            raise RuntimeError(f"tools/install.py --destdir failed:\n{out.stdout}{out.stderr}")
-        log(out.stdout.strip())
+        self.install_project()
         self.net.start()
+
+    def install_project(self) -> None:
+        """What the guests install at their first boot (guest/lab-init): the Debian package built from
+        this tree by tools/build-deb (share/deb/), so that the package is what runs on real kernels;
+        without Debian's build tools on the host (tools/setup installs them), tools/install.py's
+        staged copy (share/stage/)."""
+        if all(shutil.which(t) for t in DEB_TOOLS):
+            out = subprocess.run([sys.executable, os.path.join(TOP, "tools", "build-deb"),
+                                  os.path.join(self.share, "deb")], capture_output=True, text=True, timeout=900)
+            if out.returncode != 0:
+                raise RuntimeError(f"tools/build-deb failed:\n{out.stdout[-3000:]}{out.stderr[-3000:]}")
+            self.installs = f"the package {os.path.basename(out.stdout.strip())}"
+        else:
+            stage = os.path.join(self.share, "stage")
+            out = subprocess.run([sys.executable, os.path.join(TOP, "tools", "install.py"), "--destdir", stage],
+                                 capture_output=True, text=True, timeout=120)
+            if out.returncode != 0:
+                raise RuntimeError(f"tools/install.py --destdir failed:\n{out.stdout}{out.stderr}")
+            self.installs = f"tools/install.py's staged copy (no {' or '.join(DEB_TOOLS)} on the host)"
+        log(f"the guests install {self.installs}")
 
     def add(self, name: str, *, mem_mb: int, nics: list[tuple[str, str]], disks: dict[str, int] | None = None,
             overlay: dict[str, str] | None = None, modules: list[str] | None = None) -> Instance:

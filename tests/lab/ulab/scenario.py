@@ -128,7 +128,18 @@ class Scenario:
             ini.sh(f"ping -c1 -W5 {T.NET_A[node]} && ping -c1 -W5 {T.NET_B[node]}", timeout=20)
         self.n("hpms01").sh(f"ping -c1 -W5 {T.RING['hpms02']} && ping -c1 -W5 {T.REPL['hpms02']}", timeout=20)
         self.r.facts["boot_seconds"] = {k: round(v, 1) for k, v in times.items()}
-        return "ready after " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items())
+        installed = ""
+        if os.path.isdir(os.path.join(self.lab.share, "deb")):  # every node runs the package, or the stage fails
+            for node in [*T.STORAGE, T.INITIATOR]:
+                res = self.n(node).run(["dpkg-query", "-W", "-f=${Status} ${Version}", "alua"], timeout=60, check=False)
+                if not res["stdout"].startswith("install ok installed"):
+                    log_path = os.path.join(self.lab.share, "nodes", node, "dpkg.log")
+                    tail = open(log_path, errors="replace").read()[-1500:] if os.path.exists(log_path) else ""
+                    raise StageFailed(f"{node}: the alua package is not installed ({res['stdout']!r}):\n{tail}")
+                installed = res["stdout"].rsplit(" ", 1)[-1]
+            installed = f"; package alua {installed} installed on every node"
+        self.r.facts["installs"] = self.lab.installs
+        return "ready after " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()) + installed
 
     def initiator_overlay(self) -> dict[str, str]:
         files = T.overlay(T.INITIATOR)
