@@ -263,6 +263,7 @@ def main(argv: list[str] | None = None, *, cluster: Cluster | None = None, execv
         cluster = Cluster(CommandRunner(Deadline(opts.timeout + 60)))
     cib, me = CibView(None), os.uname().nodename
     if not (opts.peer or os.environ.get("DRBD_PEER")):  # DRBD names the peer: no command before the wait
+        log(f"{resource}: DRBD names no peer (DRBD_PEER): reading the CIB to find it")
         try:
             cib = cluster.cib()
             me = cluster.local_node(cib)
