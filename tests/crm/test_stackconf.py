@@ -16,19 +16,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from crmlab import (
-    CRM_DIR,
-    ROOT,
-    canonical,
-    configuration,
-    copy_cib,
-    crm_load_ok,
-    crm_verify,
-    diff,
-    new_lab_cib,
-    set_promotion_score,
-    simulate,
-)
+from crmlab import CRM_DIR, ROOT, canonical, configuration, copy_cib, crm_load_ok, crm_verify, diff
+from crmlab import new_lab_cib, set_promotion_score, simulate
 
 COMMAND = ROOT / "sbin" / "alua-config"
 GEN_CRM = ROOT / "tools" / "gen-crm"
