@@ -51,6 +51,39 @@ class ControllerProbe:
             self.job.cancel()
 
 
+class MembershipProbe:
+    """``corosync-quorumtool -l`` in the background. Corosync's membership drops a dead node as
+    soon as it re-forms (token + consensus), while the CIB shows the node until a DC records the
+    loss, seconds later when the dead node was the DC. result(): None while it runs, then
+    "member", "left" or "unknown" (no answer, or none that names the peer's node either way)."""
+
+    def __init__(self, job: Background | None, peer: str, node_id: str) -> None:
+        self.job, self.peer, self.node_id = job, peer, node_id
+
+    def result(self) -> str | None:
+        if self.job is None:
+            return "unknown"
+        try:
+            r = self.job.result()
+        except CommandTimeout:
+            return "unknown"
+        if r is None:
+            return None
+        ids, names = set(), set()
+        for line in r.stdout.splitlines() if r.ok else ():
+            words = line.split()
+            if words and words[0].isdigit():  # "Nodeid Votes Name": one line per member
+                ids.add(words[0])
+                names.update(words[2:])
+        if not ids:
+            return "unknown"
+        return "member" if self.peer in names or self.node_id in ids else "left"
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+
+
 class Cluster:
     """What the handler asks Pacemaker, each with a short timeout (it runs while I/O is frozen)."""
 
@@ -87,6 +120,13 @@ class Cluster:
             return ControllerProbe(self.runner.start(argv, timeout=seconds + 2))
         except ToolNotFound:
             return ControllerProbe(None)
+
+    def ask_membership(self, peer: str, node_id: str) -> MembershipProbe:
+        """Ask corosync, in the background, whether the peer is still in its membership."""
+        try:
+            return MembershipProbe(self.runner.start(["corosync-quorumtool", "-l"], timeout=2), peer, node_id)
+        except ToolNotFound:
+            return MembershipProbe(None, peer, node_id)
 
     def fence(self, peer: str, seconds: float, action: str = "reboot") -> bool:
         """Pacemaker's fencer fences the peer with the cluster's own devices, with the cluster's

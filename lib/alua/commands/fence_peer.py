@@ -38,7 +38,8 @@ import os
 import sys
 import time
 
-from alua.commands.fence_cluster import RESOURCE_ID, Cluster, ControllerProbe, drbd_minor, node_name_ok
+from alua.commands.fence_cluster import RESOURCE_ID, Cluster, ControllerProbe, MembershipProbe, drbd_minor, \
+    node_name_ok
 from alua.host.run import CommandRunner
 from alua.ocf.context import Deadline
 from alua.tools.cib import ALIVE, FENCED, LOST, UNKNOWN, CibView, fencing_constraint, fencing_constraint_id
@@ -143,6 +144,7 @@ def decide(opts: Options, cluster: Cluster, peer: str, log, clock=time.monotonic
     start = clock()
     last_ask = -1e9
     probe: ControllerProbe | None = None
+    member: MembershipProbe | None = None
     fenced_here = fence_tried = False
     cib = CibView(None)
     try:
@@ -154,13 +156,22 @@ def decide(opts: Options, cluster: Cluster, peer: str, log, clock=time.monotonic
                     log(f"{peer} was fenced ({clock() - start:.1f} s)")
                     return FENCED, cib
             elif state == ALIVE:
-                # a member with its controller online: either alive (only the replication link
-                # failed) or dead and not yet noticed by the membership; only its controller's
-                # answer tells, and it is asked in the background while the CIB is read on
+                # a member with its controller online in the CIB: either alive (only the replication
+                # link failed) or dead and not yet recorded (no DC yet when the dead peer was the DC);
+                # its controller's answer tells, and corosync's membership, which drops a dead node
+                # first; both are asked in the background while the CIB is read on
                 if probe is None and clock() - last_ask >= 1.0:
                     last_ask = clock()
                     probe = cluster.ask_controller(peer, opts.fence_after or 1.0)
                 answered = probe.answered() if probe is not None else None
+                if opts.fence_after:  # corosync's membership, asked anew as each answer comes
+                    member = member or cluster.ask_membership(peer, cib.node_id(peer))
+                    seen = member.result()
+                    if seen is not None:
+                        member = None
+                    if seen == "left" and not answered:
+                        log(f"{peer} has left corosync's membership ({clock() - start:.1f} s)")
+                        answered = False
                 if answered:
                     log(f"{peer} is alive and answers: the replication link failed ({clock() - start:.1f} s)")
                     return ALIVE, cib
@@ -187,8 +198,9 @@ def decide(opts: Options, cluster: Cluster, peer: str, log, clock=time.monotonic
                 continue
             sleep(opts.poll)
     finally:
-        if probe is not None:
-            probe.cancel()
+        for job in (probe, member):
+            if job is not None:
+                job.cancel()
     log(f"{peer}: neither fenced nor answering after {opts.timeout:g} s")
     return UNKNOWN, cib
 

@@ -63,6 +63,12 @@ class FakeCluster:
         self.asked.append(f"crmadmin {peer} {seconds:g}")
         return types.SimpleNamespace(answered=lambda: self.answers, cancel=lambda: None)
 
+    membership = "member"  # what corosync-quorumtool says of the peer
+
+    def ask_membership(self, peer, node_id):
+        self.asked.append(f"quorumtool {peer} {node_id}")
+        return types.SimpleNamespace(result=lambda: self.membership, cancel=lambda: None)
+
     def fence(self, peer, seconds, action="reboot"):
         self.asked.append(f"fence {peer}")
         self.actions = [*getattr(self, "actions", []), action]
@@ -520,3 +526,42 @@ def test_a_constraint_written_for_a_fencing_that_failed_is_withdrawn(monkeypatch
     assert found == fp.ALIVE and started == [1] and "fence hpms02" in cluster.asked
     cluster.withdraw_fencing_constraint()
     assert cluster.asked[-1] == f"withdraw {fp.fencing_constraint_id('vg1', 'ms_drbd')}"
+
+
+def test_a_peer_corosync_dropped_is_fenced_without_waiting_for_its_controller():
+    """The dead peer was the DC: the CIB still shows it a member, its controller never answers,
+    but corosync's membership has dropped it: the handler fences at once (--fence-after 5 would
+    otherwise pass first)."""
+    now = [0.0]
+    cluster = SilentPeer([fp.ALIVE], dcs=("2", "1"))  # hpms01 elected once the peer is gone
+    cluster.membership = "left"
+    opts = fp.parse_args(["--fence-after", "5", "--poll", "0.1", "--", *HANDLER])
+    found, _ = fp.decide(opts, cluster, "hpms02", lambda m: None, clock=lambda: now[0],
+                         sleep=lambda s: now.__setitem__(0, now[0] + s))
+    assert found == fp.FENCED and now[0] < 1.0, now
+    assert "quorumtool hpms02 2" in cluster.asked and "fence hpms02" in cluster.asked
+
+
+def test_a_member_with_a_silent_controller_waits_for_fence_after():
+    now = [0.0]
+    cluster = SilentPeer([fp.ALIVE])  # still in corosync's membership
+    opts = fp.parse_args(["--fence-after", "2", "--poll", "0.1", "--", *HANDLER])
+    found, _ = fp.decide(opts, cluster, "hpms02", lambda m: None, clock=lambda: now[0],
+                         sleep=lambda s: now.__setitem__(0, now[0] + s))
+    assert found == fp.FENCED and now[0] >= 2.0
+
+
+@pytest.mark.parametrize("stdout, rc, seen", [
+    ("Membership information\n----------------------\n    Nodeid      Votes Name\n"
+     "         2          1 hpms02 (local)\n", 0, "left"),
+    ("Membership information\n----------------------\n    Nodeid      Votes Name\n"
+     "         1          1 hpms01\n         2          1 hpms02 (local)\n", 0, "member"),
+    ("Cannot initialize QUORUM service\n", 1, "unknown"),
+])
+def test_corosyncs_membership_as_the_handler_reads_it(fp_proc, stdout, rc, seen):
+    fp_proc.register(["corosync-quorumtool", "-l"], stdout=stdout, returncode=rc)
+    probe = fp.Cluster(fp.CommandRunner(fp.Deadline(30))).ask_membership("hpms01", "1")
+    deadline = time.monotonic() + 10
+    while probe.result() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert probe.result() == seen
