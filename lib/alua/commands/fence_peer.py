@@ -19,8 +19,9 @@ This handler reads the local CIB (one cibadmin call per --poll) until the answer
   --loser-delay seconds and runs the script, which finds the winner's constraint and has
   this node fenced (--suicide-on-failure-if-primary); the other node places the constraint
   here (this disk Consistent or UpToDate, the peer's not UpToDate) and exits 4;
-- with --fence-after S: a peer that is still a member but whose controller has not answered
-  for S seconds, or that has left the membership unfenced, is fenced through Pacemaker's
+- with --fence-after S: a peer that is still a member in the CIB but whose controller has not
+  answered for S seconds or that corosync's membership has dropped (corosync-quorumtool -l: the
+  CIB shows the loss only once a DC records it), or that has left the membership unfenced, is fenced through Pacemaker's
   fencer (stonith_admin, the cluster's own devices; merged with the cluster's own request
   for it), without waiting for corosync to notice; then as above, the constraint's write
   started just before the fencing (it waits inside cibadmin for a new DC, so it is done when
