@@ -393,11 +393,13 @@ def test_commands_the_handler_runs(fp_proc):
     ("stonith_admin", ("--fence=", "--reboot=", "--timeout=", "--tolerance=", "--tag=")),
     ("crmadmin", ("--timeout=", "--status=")),
     ("cibadmin", ("--query", "--local", "--create", "--delete", "--scope=", "--xml-text=")),
+    ("corosync-quorumtool", ("-l ",)),
 ])
 def test_pacemakers_tools_know_the_handlers_options(tool, options):
     if not shutil.which(tool):
         pytest.skip(f"Pacemaker's {tool} not installed")
-    proc = subprocess.run([tool, "--help-all" if tool != "cibadmin" else "--help"], capture_output=True, text=True,
+    help_option = {"cibadmin": "--help", "corosync-quorumtool": "-h"}.get(tool, "--help-all")
+    proc = subprocess.run([tool, help_option], capture_output=True, text=True,
                           timeout=30)
     text = proc.stdout + proc.stderr
     assert all(o in text for o in options), [o for o in options if o not in text]
