@@ -118,7 +118,8 @@ def _drbd_problems(status: dict[str, Any], name: str, drbd: dict[str, Any] | Non
         add(status, severity, drbd["problem"] + (" while the ALUA clone runs here" if runs_here else ""))
     for peer, view in drbd["peers"].items():
         if view["connection"] in UNCONNECTED:
-            add(status, DEGRADED, f"DRBD resource {name}: peer {peer} is {view['connection']}")
+            who = "the peer" if peer == "peer" else f"peer {peer}"  # DRBD 8.4 names no peer
+            add(status, DEGRADED, f"DRBD resource {name}: {who} is {view['connection']}")
 
 
 # -- text ------------------------------------------------------------------------------------------

@@ -231,7 +231,7 @@ def test_drbd_secondary_and_vg_inactive_where_alua_runs_are_broken(fp, tmp_path,
     assert rc == 2
     assert texts(result) == [
         "DRBD resource vg1 is Secondary/Outdated while the ALUA clone runs here",
-        "DRBD resource vg1: peer peer is StandAlone",
+        "DRBD resource vg1: the peer is StandAlone",
         "VG vg1 has no LV active here while p_scst runs here",
     ]
 
