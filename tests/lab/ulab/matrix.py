@@ -47,32 +47,34 @@ class MatrixMixin:
             raise StageFailed(f"{node}: {paths}:\n{v['text']}")
 
     def status_snapshot(self, row: dict, when: str) -> None:
-        """alua-status --json (issue 16) on every running storage node: its verdict goes into the
-        report, and its view of the ALUA groups must be what the node's sampler reads from sysfs
-        (the newest sample, taken after the command read; states settling: asked again once)."""
+        """alua-status --json (issue 16) on every running storage node at once: its verdict goes into
+        the report, and its view of the ALUA groups must be what the node's sampler reads from sysfs
+        (the newest sample, taken after the command's read; states settling: asked again once)."""
         import json
+        from concurrent.futures import ThreadPoolExecutor
 
-        snap = {}
-        for node in T.STORAGE:
-            if not self.n(node).running():
-                continue
-            for attempt in (1, 2):
-                res = self.n(node).run(["/usr/sbin/alua-status", "--json"], timeout=60, check=False)
-                try:
-                    st = json.loads(res["stdout"])
-                except ValueError:
-                    raise StageFailed(f"alua-status on {node} ({when}) printed no JSON, exit {res['rc']}: "
-                                      f"{res['stderr'][-300:]}") from None
-                units = (st.get("alua") or {}).get("units") or {}
-                seen = {f"{u}/{n}": state for u, m in units.items() for n, state in m.items() if state is not None}
-                time.sleep(0.6)  # the sampler reads every 0.25 s
-                direct = self.last_alua_sample(node)
-                if seen == direct:
-                    break
-                if attempt == 2:
-                    raise StageFailed(f"alua-status on {node} ({when}) shows {seen}, sysfs has {direct}")
-            snap[node] = {"exit": st["exit_code"], "health": st["health"],
-                          "problems": [p["text"] for p in st["problems"]], "groups": seen}
+        def ask(node: str) -> dict:
+            res = self.n(node).run(["/usr/sbin/alua-status", "--json"], timeout=60, check=False)
+            try:
+                st = json.loads(res["stdout"])
+            except ValueError:
+                raise StageFailed(f"alua-status on {node} ({when}) printed no JSON, exit {res['rc']}: "
+                                  f"{res['stderr'][-300:]}") from None
+            units = (st.get("alua") or {}).get("units") or {}
+            return {"exit": st["exit_code"], "health": st["health"], "problems": [p["text"] for p in st["problems"]],
+                    "groups": {f"{u}/{n}": v for u, m in units.items() for n, v in m.items() if v is not None}}
+
+        nodes = [n for n in T.STORAGE if self.n(n).running()]
+        with ThreadPoolExecutor(max_workers=len(nodes) or 1) as pool:
+            snap = dict(zip(nodes, pool.map(ask, nodes)))
+        time.sleep(0.6)  # the samplers read every 0.25 s: their newest sample now follows the commands' reads
+        for node in nodes:
+            if snap[node]["groups"] != self.last_alua_sample(node):
+                snap[node] = ask(node)
+                time.sleep(0.6)
+                if snap[node]["groups"] != self.last_alua_sample(node):
+                    raise StageFailed(f"alua-status on {node} ({when}) shows {snap[node]['groups']}, "
+                                      f"sysfs has {self.last_alua_sample(node)}")
         row.setdefault("status", {})[when] = snap
         broken = {n: v["problems"] for n, v in snap.items() if v["exit"] >= 2}
         if when != "during" and broken:
