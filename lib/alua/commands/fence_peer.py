@@ -149,13 +149,20 @@ def decide(opts: Options, cluster: Cluster, peer: str, log, clock=time.monotonic
     fenced_here = fence_tried = False
     cib = CibView(None)
     try:
+        seen_state = ""
         while not deadline.expired():
             cib = cluster.cib()
             state = cib.state_of(peer)
+            if state != seen_state:  # each change once: where the wait went (lab Finding 26)
+                log(f"{peer}: {state} in the CIB, DC {cib.dc_uuid or 'none'} ({clock() - start:.1f} s)")
+                seen_state = state
             if state == FENCED or fenced_here:
                 if not cib.dc_is(peer):
                     log(f"{peer} was fenced ({clock() - start:.1f} s)")
                     return FENCED, cib
+                # fenced by the CIB's account, but the DC it names is the peer: no new DC has
+                # recorded anything yet; the fencer itself knows (a fencing of the last 5 s counts)
+                state = LOST
             elif state == ALIVE:
                 # a member with its controller online in the CIB: either alive (only the replication
                 # link failed) or dead and not yet recorded (no DC yet when the dead peer was the DC);

@@ -567,3 +567,17 @@ def test_corosyncs_membership_as_the_handler_reads_it(fp_proc, stdout, rc, seen)
     while probe.result() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     assert probe.result() == seen
+
+
+def test_fenced_by_the_cibs_account_under_the_dead_dc_asks_the_fencer(monkeypatch):
+    """The dead peer was the DC: the CIB already shows it down, but still names it the DC, so no
+    new DC has recorded anything and the constraint could not be written yet. With --fence-after
+    the handler asks the fencer (a fencing of the last 5 s counts: --tolerance) and writes the
+    constraint meanwhile, instead of polling the CIB until a DC shows up (the lab: 2 s)."""
+    cluster = FakeCluster([fp.FENCED], dcs=("2",))  # the CIB never names another DC here
+    cluster.placed = True
+    rc, calls, logs, _ = run_main(["--fence-after", "1", "--poll", "0.05", "--", *HANDLER], cluster, monkeypatch,
+                                  FENCE_ENV)
+    assert rc == fp.PEER_STONITHED and calls == []
+    assert [a.split()[0] for a in cluster.asked if a.split()[0] in ("start", "fence")] == ["start", "fence"]
+    assert any("fenced in the CIB, DC 2" in m for m in logs), logs
