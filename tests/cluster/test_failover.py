@@ -78,12 +78,25 @@ def test_killing_the_promoted_node_promotes_the_survivor(healthy2: Cluster, reco
     assert survivor.states() == {survivor.name: "active", victim.name: "offline"}
     # Corosync needs token + consensus (1.2 token) to declare the node dead; Pacemaker and the agent follow.
     assert failover < 2.2 * token + 3.0, f"failover took {failover:.2f} s\n{healthy2.describe()}"
+    # alua-fence-peer reads corosync's membership from the real corosync-quorumtool the same way
+    assert membership(survivor, victim.name) == "left" and membership(survivor, survivor.name) == "member"
 
     victim.reboot()  # a fresh kernel: no ALUA state; it rejoins and runs unpromoted
     healthy2.wait_online(healthy2.names)
     healthy2.wait_settled(promoted=survivor.name)
     assert_views(healthy2, survivor)
     assert healthy2.two_active_moments() == []
+
+
+def membership(node: Node, peer: str) -> str:
+    """What alua-fence-peer's MembershipProbe makes of the real corosync-quorumtool -l in ``node``."""
+    from alua.commands.fence_cluster import MembershipProbe
+    from alua.host.run import Result
+
+    proc = node.run(["corosync-quorumtool", "-l"], timeout=10)
+    job = type("Done", (), {"result": lambda self: Result(["corosync-quorumtool"], proc.returncode, proc.stdout,
+                                                               proc.stderr)})()
+    return MembershipProbe(job, peer, "").result() or "running"
 
 
 def assert_status_agrees(cluster: Cluster, promoted: Node, *, down: tuple[Node, ...] = ()) -> None:
