@@ -15,7 +15,7 @@ Invariants kept here for every backend:
 
 from __future__ import annotations
 
-from alua.host.record import Record
+from alua import Record
 from alua.ocf.errors import OcfError
 from alua.ocf.exitstatus import ExitStatus
 

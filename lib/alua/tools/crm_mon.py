@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from alua.host.record import Record
+from alua import Record
 
 PROMOTED, UNPROMOTED, STARTED, STOPPED = "Promoted", "Unpromoted", "Started", "Stopped"
 ONLINE, OFFLINE, STANDBY = "online", "offline", "standby"

@@ -9,7 +9,7 @@ lvcreate 2.03.16 in tests/drbd_lvm/fixtures/lvm/lvcreate_name_rules.tsv.
 
 from __future__ import annotations
 
-from alua.host.record import Record
+from alua import Record
 from alua.host.validate import charset, check_characters, parse_names
 from alua.ocf.errors import OcfError
 from alua.host.run import CommandFailed

@@ -10,7 +10,7 @@ written into crm, shell and XML text without quoting.
 
 from __future__ import annotations
 
-from alua.host.record import Record
+from alua import Record
 from alua.host.validate import charset, check_characters, check_node_name
 from alua.ocf.params import check_item, reject_control_chars
 

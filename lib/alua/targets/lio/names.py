@@ -5,7 +5,7 @@ Checked on every monitor, so nothing here imports more than the addresses module
 
 from __future__ import annotations
 
-from alua.host.record import Record
+from alua import Record
 from alua.host.validate import check_ipv4, check_ipv6, parse_address_map
 from alua.host.validate import charset, check_object_name
 from alua.ocf.params import check_item

@@ -16,7 +16,7 @@ parameter 'devices' the agent's own: scst_target.py creates and deletes them.
 
 from __future__ import annotations
 
-from alua.host.record import Record
+from alua import Record
 
 import os
 import time

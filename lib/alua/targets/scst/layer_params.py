@@ -6,7 +6,7 @@ addresses module; alua.targets.scst.target builds the layer they describe.
 
 from __future__ import annotations
 
-from alua.host.record import Record
+from alua import Record
 from alua.host.validate import check_ipv4, check_ipv6, parse_address_map
 from alua.ocf.errors import ConfigError
 from alua.ocf.params import parse_pairs, reject_control_chars

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alua.host.record import Record
+from alua import Record
 from alua.tools.drbd import INCONSISTENT, PRIMARY, RESYNCING, SYNC_TARGET_STATES, UP_TO_DATE
 
 
