@@ -21,9 +21,9 @@ This handler reads the local CIB (one cibadmin call per --poll) until the answer
   here (this disk Consistent or UpToDate, the peer's not UpToDate) and exits 4;
 - with --fence-after S: a peer that is still a member in the CIB but whose controller has not
   answered for S seconds or that corosync's membership has dropped (corosync-quorumtool -l: the
-  CIB shows the loss only once a DC records it), or that has left the membership unfenced, is fenced through Pacemaker's
-  fencer (stonith_admin, the cluster's own devices; merged with the cluster's own request
-  for it), without waiting for corosync to notice; then as above, the constraint's write
+  CIB shows the loss only once a DC records it), or that has left the membership unfenced, is
+  fenced through Pacemaker's fencer (stonith_admin, the cluster's own devices; merged with the
+  cluster's own request for it), without waiting for the cluster; then as above, the constraint's write
   started just before the fencing (it waits inside cibadmin for a new DC, so it is done when
   the fencing is; withdrawn if the fencing fails and the peer turns out alive);
 - anything else, an error of its own, or no answer within --timeout: it runs the handler
@@ -57,8 +57,8 @@ CRM_FENCE_PEER = "crm-fence-peer.sh"
 # crm-fence-peer.sh options that change the constraint it would place: with any of them the
 # script decides
 CONSTRAINT_OPTIONS = ("--id-prefix", "-p", "--role", "-l", "--fencing-attribute", "-a", "--master-id", "-i")
-__all__ = ["ALIVE", "FENCED", "LOST", "UNKNOWN", "Cluster", "ControllerProbe", "ProcMinor", "drbd_minor", "fencing_constraint",
-           "fencing_constraint_id", "main"]
+__all__ = ["ALIVE", "FENCED", "LOST", "UNKNOWN", "Cluster", "ControllerProbe", "ProcMinor", "drbd_minor",
+           "fencing_constraint", "fencing_constraint_id", "main"]
 
 
 class UsageError(ValueError):

@@ -105,7 +105,8 @@ class Param(_Generic[T]):
         default_text: str | None = None, required: bool = False, unique: bool = False, allow_empty: bool = False,
     ) -> None:
         self.name = ""
-        self.content, self.shortdesc, self.longdesc, self.parse, self.default = content, shortdesc, longdesc, parse, default
+        self.content, self.shortdesc, self.longdesc = content, shortdesc, longdesc
+        self.parse, self.default = parse, default
         self.default_text, self.required, self.unique, self.allow_empty = default_text, required, unique, allow_empty
 
     def __set_name__(self, owner: type, name: str) -> None:

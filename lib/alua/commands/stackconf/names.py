@@ -308,4 +308,5 @@ def agent_checks(stack: Stack, where: dict[str, str]) -> None:
                 check_layer_params(parsed["device_groups"], parsed["devices"], (), parsed["portals"])
         except ConfigError as e:
             options = "/".join(where[key] for key in AGENT_PARAMS[e.param])
-            raise UsageError(options, None, f"ocf:alua:{backend} refuses its parameter {e.param}: {e.problem}") from None
+            raise UsageError(options, None,
+                             f"ocf:alua:{backend} refuses its parameter {e.param}: {e.problem}") from None
