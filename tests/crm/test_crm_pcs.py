@@ -38,8 +38,8 @@ from lxml import etree
 
 SCRIPT = CRM_DIR / "stack.pcs"
 # What stack.pcs makes with cibadmin, because pcs 0.11 cannot (rule-based instance attributes,
-# an empty value): only the LIO target layer.
-CIBADMIN_MADE = {"scst": set(), "lio": {"cl_target"}}
+# an empty value, an alert filter): the LIO target layer, and the alert for both.
+CIBADMIN_MADE = {"scst": {"alua_fenced"}, "lio": {"cl_target", "alua_fenced"}}
 PRESENT_STACKS = [s for s in STACKS if (CRM_DIR / f"{s}.crm").exists()]
 needs_pcs = pytest.mark.skipif(shutil.which("pcs") is None, reason="pcs is not installed (apt-get install pcs)")
 
@@ -107,7 +107,8 @@ def test_print_mode_lists_the_commands() -> None:
         assert any(f"ocf:alua:{alua} " in line for line in lines)
         cibadmin = [line for line in lines if line.startswith("cibadmin ")]
         assert len(cibadmin) == len(CIBADMIN_MADE[alua])
-        assert all(line.startswith("cibadmin --create --scope resources --xml-text ") for line in cibadmin)
+        assert all(line.startswith(("cibadmin --create --scope resources --xml-text ",
+                                    "cibadmin --create --scope alerts --xml-text ")) for line in cibadmin)
         assert sum(line.startswith("pcs constraint ") for line in lines) == {"scst": 6, "lio": 8}[alua]
     assert run_script("--print", env={"ALUA": "iet"}).returncode == 2
     assert run_script("--bogus").returncode == 2
@@ -118,7 +119,7 @@ def test_print_mode_lists_the_commands() -> None:
 @needs_pcs
 def test_printed_cibadmin_command_makes_the_target_layer(loaded, lab_base: Path, lab_dir: Path) -> None:
     """The cibadmin command --print shows (to run on a live cluster) makes lio.crm's cl_target."""
-    (line,) = [line for line in run_script("--print", env={"ALUA": "lio"}).stdout.splitlines() if "cibadmin" in line]
+    (line,) = [line for line in run_script("--print", env={"ALUA": "lio"}).stdout.splitlines() if "--scope resources" in line]
     cib = copy_cib(lab_base, lab_dir / "printed-cibadmin.xml")
     subprocess.run(shlex.split(line), env={**os.environ, "CIB_file": str(cib)}, check=True, capture_output=True)
     by_crm = configuration(loaded.cib("lio")).find("resources/clone[@id='cl_target']")

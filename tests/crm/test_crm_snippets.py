@@ -183,6 +183,17 @@ def test_clones_and_roles(stack_name: str, loaded) -> None:
 
 
 @pytest.mark.parametrize("stack_name", PRESENT_STACKS)
+def test_the_alert_runs_for_fencing_events_only(stack_name: str, loaded) -> None:
+    """alua-alert acts on fencing events only; Pacemaker starts it for those alone, not for each
+    resource operation of a failover, when the survivor's process starts compete with DRBD's
+    fence-peer handler (lab Finding 27)."""
+    alerts = configuration(loaded.cib(stack_name)).findall("alerts/alert")
+    assert [(a.get("id"), a.get("path")) for a in alerts] == [("alua_fenced", "/usr/sbin/alua-alert")]
+    assert [c.tag for c in alerts[0].findall("select/*")] == ["select_fencing"]
+    assert [r.get("value") for r in alerts[0].findall("recipient")] == ["/run/resource-agents/alua-fenced"]
+
+
+@pytest.mark.parametrize("stack_name", PRESENT_STACKS)
 def test_ops_follow_the_agents_metadata(stack_name: str, loaded) -> None:
     """Every action the agent advertises is configured with at least its timeout; promotable
     resources monitor both roles at different intervals; our agents' monitors (with their

@@ -1,13 +1,14 @@
 """alua-alert: a Pacemaker alert agent that tells the ALUA agents a node was fenced.
 
-The ALUA agents show a stopped or lost peer's target group in the inactive state.  They
-learn it from clone notifications, but Pacemaker sends none when the node was fenced before
-its scheduler ran (dlm_controld's or alua-fence-peer's fencing): the node's resources then
-simply vanish (lab Finding 23).  Pacemaker runs this agent on every node, as hacluster, for
-every event; for a successful fencing it writes the marker file RECIPIENT/NODE (RECIPIENT:
-the alert's recipient, a directory the ALUA agents create), whose change the agents' next
-monitor applies: the node's group goes to the inactive state.  A node that merely left the
-membership is not marked: in maintenance mode its resources go on running.
+The ALUA agents show a stopped or lost peer's target group in the inactive state. They learn it
+from clone notifications, but Pacemaker sends none when the node was fenced before its
+scheduler ran (dlm_controld's or alua-fence-peer's fencing): the node's resources then simply
+vanish (lab Finding 23). Pacemaker runs this agent on every node, as hacluster, for each event
+it is configured for (crm/: fencing events only); for a successful fencing it writes the marker
+file RECIPIENT/NODE (RECIPIENT: the alert's recipient, a directory the ALUA agents create),
+whose change the agents' next monitor applies: the node's group goes to the inactive state. A
+node that merely left the membership is not marked: in maintenance mode its resources go on
+running.
 
 Every other event is ignored.  Exit 0 when handled or ignored, 1 with a message on standard
 error (Pacemaker logs it) when the event or the recipient is unusable.

@@ -107,7 +107,8 @@ def _slash(directory: str) -> str:
 
 
 def write(directory: str, files: dict[str, str]) -> None:
-    """Each file written beside its place and renamed over it, so none is ever half-written."""
+    """Each file written beside its place and renamed over it, so none is ever half-written; a
+    script (#!) executable."""
     os.makedirs(directory, exist_ok=True)
     temporary = []
     try:
@@ -116,7 +117,7 @@ def write(directory: str, files: dict[str, str]) -> None:
             temporary.append((path, os.path.join(directory, name)))
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text)
-            os.chmod(path, 0o644)
+            os.chmod(path, 0o755 if text.startswith("#!") else 0o644)  # stack.pcs runs as its #! says
         for path, final in temporary:
             os.replace(path, final)
     finally:

@@ -150,8 +150,10 @@ ALERT = """\
 # Pacemaker sends the clone no notification when a node was fenced before its scheduler ran
 # (dlm_controld and alua-fence-peer fence at once): alua-alert(8) marks fenced nodes
 # in the directory the ALUA agent creates in HA_RSCTMP (/run/resource-agents on Debian), and
-# the next monitor shows such a node's group offline.
-alert alua_fenced /usr/sbin/alua-alert to /run/resource-agents/alua-fenced
+# the next monitor shows such a node's group offline.  "select fencing": Pacemaker starts it for
+# fencing events only, not for every resource operation of a failover, when the survivor's
+# processes compete with its handler (lab Finding 27).
+alert alua_fenced /usr/sbin/alua-alert select fencing to /run/resource-agents/alua-fenced
 """
 FENCE_HEAD = """\
 # alua stack, fencing: one fence device per node, kept off the node it fences.
