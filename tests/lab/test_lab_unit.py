@@ -5,12 +5,15 @@ The full lab (test_lab_full.py, part of every run unless ALUA_LAB=0) or tools/la
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
 import struct
 import subprocess
 import sys
 import threading
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -320,6 +323,21 @@ def test_parse_inquiry():
     assert scenario.parse_inquiry(text) == ("SCST_BIO", "vg1")
 
 
+@pytest.mark.skipif(not shutil.which("crm"), reason="crmsh is not installed (tools/lab installs it)")
+def test_the_base_cib_is_built_with_the_hosts_crmsh(tmp_path):
+    """lab.crm's fence devices (stonith:fence_lab, an agent of the guests only) are committed with
+    -F; any other error of crmsh's fails the stage."""
+    lab_crm = os.path.join(os.path.dirname(os.path.abspath(__file__)), "crm", "lab.crm")
+    cib = tmp_path / "cib.xml"
+    scenario.base_cib(lab_crm, str(cib))
+    root = ET.parse(cib).getroot()
+    assert {p.get("id") for p in root.iter("primitive")} == {"st_lab_hpms01", "st_lab_hpms02"}
+    bad = tmp_path / "bad.crm"
+    bad.write_text(open(lab_crm).read() + "primitive p_x ocf:heartbeat:NoSuchAgent\n")
+    with pytest.raises(scenario.StageFailed, match="NoSuchAgent"):
+        scenario.base_cib(str(bad), str(tmp_path / "bad.xml"))
+
+
 def test_crm_layers_use_the_project_snippets():
     if not os.path.exists(os.path.join(scenario.CRM_DIR, "stack-lio.crm")):
         pytest.skip("crm/stack-lio.crm not there yet")
@@ -444,10 +462,10 @@ class _FakeLab:
         return path
 
 
-def _fence_lab(share: str, stdin: str) -> subprocess.CompletedProcess:
+def _fence_lab(share: str, stdin: str, *args: str) -> subprocess.CompletedProcess:
     agent = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guest", "fence_lab")
-    return subprocess.run(["/usr/bin/python3", "-IS", agent], input=stdin, capture_output=True, text=True,
-                          env={"FENCE_LAB_SHARE": share}, timeout=30)
+    return subprocess.run(["/bin/sh", agent, *args], input=stdin, capture_output=True, text=True,
+                          env={"FENCE_LAB_SHARE": share, "PATH": "/usr/bin:/bin"}, timeout=30)
 
 
 def test_fence_lab_powers_a_storage_node_off_through_the_host(tmp_path):
@@ -475,12 +493,60 @@ def test_fence_lab_powers_a_storage_node_off_through_the_host(tmp_path):
         assert _fence_lab(share, "action=monitor\n").returncode == 0
         meta = _fence_lab(share, "action=metadata\n")
         assert ET.fromstring(meta.stdout).get("name") == "fence_lab"
+        # the fencer's other spellings: "option", spaces around "=", the command line
+        assert _fence_lab(share, " option = status \n nodename = hpms02\n").returncode == 2
+        assert _fence_lab(share, "", "-o", "status", "-n", "hpms01").returncode == 0
+        assert _fence_lab(share, "", "--action=status", "--plug=hpms01").stdout == "Status: ON\n"
+        assert "unknown argument" in _fence_lab(share, "", "-x").stderr
+        listed = _fence_lab(share, "action=list\n")
+        assert listed.returncode == 0 and listed.stdout == "hpms01,\n"
+        for bad in ("port=../hpms02", "port=.x", "port=a'b", "port=a\\nb", "port="):
+            refused = _fence_lab(share, f"action=off\n{bad}\n")
+            assert refused.returncode == 1 and "no valid node" in refused.stderr, (bad, refused)
+        assert "unrecognised action" in _fence_lab(share, "action=dance\nport=hpms02\n").stderr
     finally:
         service.stop()
     fenced = results.facts["fencing"]
     assert [(f["node"], f["action"], f["result"]) for f in fenced] == [
         ("hpms02", "off", "powered off"), ("hpms02", "reboot", "already off")]
     assert os.listdir(os.path.join(share, "fence")) == [], "every request answered and collected"
+
+
+def test_fence_service_waits_for_a_request_being_written_and_collects_answers(tmp_path):
+    """The agent writes its request in place (no rename on the survivor's frozen path): a request
+    that does not parse yet is looked at again, one still broken after PARTIAL_GRACE is answered
+    as bad; answers go once ANSWER_KEPT has passed, and all when the service stops."""
+    from ulab import fence
+    from ulab.fence import FenceService
+
+    lab = _FakeLab(str(tmp_path))
+    service = FenceService(lab, scenario.Results(str(tmp_path / "results.json")))
+    req = os.path.join(service.dir, "n-1.req")
+    with open(req, "w") as f:
+        f.write('{"id": "n-1", "action": "off"')  # half written
+    service.serve(req)
+    assert os.path.exists(req) and not os.path.exists(os.path.join(service.dir, "n-1.res"))
+    with open(req, "a") as f:
+        f.write(', "node": "hpms02", "by": "hpms01"}\n')
+    service.serve(req)
+    assert not os.path.exists(req) and lab.instances["hpms02"].kills == 1
+    with open(os.path.join(service.dir, "n-1.res")) as f:
+        assert json.load(f) == {"ok": True, "result": "powered off"}
+    broken = os.path.join(service.dir, "n-2.req")
+    with open(broken, "w") as f:
+        f.write("{")
+    old = time.time() - fence.PARTIAL_GRACE - 1
+    os.utime(broken, (old, old))
+    service.serve(broken)
+    with open(os.path.join(service.dir, "n-2.res")) as f:
+        assert "bad request" in json.load(f)["error"]
+    service.collect(fence.ANSWER_KEPT)
+    assert sorted(os.listdir(service.dir)) == ["n-1.res", "n-2.res"], "fresh answers stay for the agent"
+    os.utime(os.path.join(service.dir, "n-1.res"), (old - fence.ANSWER_KEPT,) * 2)
+    service.collect(fence.ANSWER_KEPT)
+    assert os.listdir(service.dir) == ["n-2.res"]
+    service.stop()
+    assert os.listdir(service.dir) == []
 
 
 def test_fence_lab_without_the_service_fails_in_bounded_time(tmp_path):

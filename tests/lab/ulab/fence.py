@@ -5,6 +5,10 @@ A storage node's fencer writes ``share/fence/<id>.req`` ({"action", "node",
 way the node-failure stage does (SIGKILL of the instance's process group),
 records the fencing, and writes ``<id>.res`` atomically.  It never powers a
 node on: the lab boots nodes.  Every request is answered, also wrong ones.
+The agent (a shell script: no rename, no rm on the survivor's frozen path)
+writes the request in place, so one that does not parse yet is looked at
+again until it is PARTIAL_GRACE seconds old; answers are collected once the
+agent has had ANSWER_KEPT seconds to read them, and when the service stops.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from . import topology as T
 from .lab import log
 
 POLL = 0.02  # the fencing is on the survivor's I/O freeze path
+PARTIAL_GRACE = 5.0  # a request still being written, at most
+ANSWER_KEPT = 120.0  # the agent waits 60 s at most
 
 
 class FenceService(threading.Thread):
@@ -32,23 +38,45 @@ class FenceService(threading.Thread):
 
     def stop(self) -> None:
         self.done.set()
-        self.join(timeout=5)
+        if self.is_alive():
+            self.join(timeout=5)
+        self.collect(0.0)
 
     def run(self) -> None:
         while not self.done.is_set():
             for name in sorted(os.listdir(self.dir)):
                 if name.endswith(".req"):
                     self.serve(os.path.join(self.dir, name))
+            self.collect(ANSWER_KEPT)
             self.done.wait(POLL)
 
+    def collect(self, age: float) -> None:
+        """Remove the answers older than age seconds."""
+        now = time.time()
+        for name in os.listdir(self.dir):
+            path = os.path.join(self.dir, name)
+            try:
+                if name.endswith(".res") and now - os.stat(path).st_mtime >= age:
+                    os.unlink(path)
+            except FileNotFoundError:
+                pass
+
     def serve(self, path: str) -> None:
+        rid = os.path.basename(path)[:-4]
         try:
             with open(path) as f:
                 req = json.load(f)
             answer = self.answer(req)
-        except (OSError, ValueError, KeyError) as e:
-            req, answer = {"id": os.path.basename(path)[:-4]}, {"ok": False, "error": f"bad request: {e}"}
-        res = os.path.join(self.dir, f"{req['id']}.res")
+        except ValueError as e:
+            try:
+                if time.time() - os.stat(path).st_mtime < PARTIAL_GRACE:
+                    return  # being written: looked at again on the next round
+            except FileNotFoundError:
+                return
+            answer = {"ok": False, "error": f"bad request: {e}"}
+        except (OSError, KeyError, TypeError) as e:
+            answer = {"ok": False, "error": f"bad request: {e}"}
+        res = os.path.join(self.dir, f"{rid}.res")
         tmp = res + ".tmp"
         with open(tmp, "w") as f:
             json.dump(answer, f)
