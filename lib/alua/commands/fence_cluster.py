@@ -12,6 +12,8 @@ from alua.tools.cib import CibView, fencing_constraint, fencing_constraint_id, p
 from alua.tools.drbd.procfs import ProcMinor, parse_proc_drbd
 
 RESOURCE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9._:-]{0,127}$")
+# Pacemaker's configuration on disk (its CRM_CONFIG_DIR on Debian, RHEL and SUSE), readable by root
+CIB_ON_DISK = "/var/lib/pacemaker/cib/cib.xml"
 
 
 def node_name_ok(name: str) -> bool:
@@ -55,10 +57,15 @@ class MembershipProbe:
     """``corosync-quorumtool -l`` in the background. Corosync's membership drops a dead node as
     soon as it re-forms (token + consensus), while the CIB shows the node until a DC records the
     loss, seconds later when the dead node was the DC. result(): None while it runs, then
-    "member", "left" or "unknown" (no answer, or none that names the peer's node either way)."""
+    "member", "left" or "unknown" (no answer, or none that names the peer's node either way).
 
-    def __init__(self, job: Background | None, peer: str, node_id: str) -> None:
+    Without the peer's node id (no CIB read yet) only names count, and only if the list names
+    this node (``local``): corosync lists addresses instead of names when its nodelist has none,
+    and an absent name must not be taken for a node that left."""
+
+    def __init__(self, job: Background | None, peer: str, node_id: str, local: str = "") -> None:
         self.job, self.peer, self.node_id = job, peer, node_id
+        self.local = local or os.uname().nodename
 
     def result(self) -> str | None:
         if self.job is None:
@@ -75,7 +82,7 @@ class MembershipProbe:
             if words and words[0].isdigit():  # "Nodeid Votes Name": one line per member
                 ids.add(words[0])
                 names.update(words[2:])
-        if not ids:
+        if not ids or not (self.node_id or self.local in names):
             return "unknown"
         return "member" if self.peer in names or self.node_id in ids else "left"
 
@@ -112,6 +119,15 @@ class Cluster:
     def cib(self) -> CibView:
         """The whole local CIB in one call: node states, the DC, the resources."""
         return CibView.parse(self._out(["cibadmin", "--query", "--local"], 3))
+
+    def cib_on_disk(self) -> CibView:
+        """The configuration as Pacemaker last wrote it to this node's disk (no command: the
+        resources and the cluster's properties, no status); empty when it cannot be read."""
+        try:
+            with open(CIB_ON_DISK, encoding="utf-8", errors="replace") as f:
+                return CibView.parse(f.read())
+        except OSError:
+            return CibView(None)
 
     def ask_controller(self, peer: str, seconds: float) -> ControllerProbe:
         """Ask the peer's controller for its state, in the background (a dead peer's never answers)."""

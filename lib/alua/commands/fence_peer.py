@@ -25,7 +25,10 @@ This handler reads the local CIB (one cibadmin call per --poll) until the answer
   fenced through Pacemaker's fencer (stonith_admin, the cluster's own devices; merged with the
   cluster's own request for it), without waiting for the cluster; then as above, the constraint's write
   started just before the fencing (it waits inside cibadmin for a new DC, so it is done when
-  the fencing is; withdrawn if the fencing fails and the peer turns out alive);
+  the fencing is; withdrawn if the fencing fails and the peer turns out alive); and corosync
+  is asked first, beside the first CIB read (each CIB call of a node taking over is slow): a
+  peer it no longer lists is fenced at once, the constraint written meanwhile with the clone
+  named in Pacemaker's configuration on disk, and the answer is 7 when both are done;
 - anything else, an error of its own, or no answer within --timeout: it runs the handler
   (exec, same arguments), whose own logic decides.
 
@@ -135,6 +138,66 @@ def fast_path_allowed(handler: list[str]) -> bool:
     return not any(arg.split("=", 1)[0] in CONSTRAINT_OPTIONS for arg in handler[1:])
 
 
+class CibRead:
+    """cluster.cib() in a thread (its output is larger than a pipe holds, so it cannot simply be
+    started in the background): view() waits for it."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        import threading
+
+        self._view: CibView | None = None
+        self._error: BaseException | None = None
+
+        def read() -> None:
+            try:
+                self._view = cluster.cib()
+            except BaseException as e:  # noqa: BLE001 - raised again in the caller's thread
+                self._error = e
+
+        self._thread = threading.Thread(target=read, daemon=True)
+        self._thread.start()
+
+    def view(self) -> CibView:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._view if self._view is not None else CibView(None)
+
+
+def corosync_first(opts: Options, cluster: Cluster, peer: str, log, clock, sleep, early):
+    """Beside the first CIB read: corosync's membership drops a dead peer first (token +
+    consensus), before the CIB shows the loss, and each CIB call of this node takes 1-2 s while
+    it takes over (lab Finding 26).  A peer corosync has dropped is fenced through the fencer at
+    once (merged with the fencing dlm_controld or the cluster asked for), the constraint written
+    meanwhile with the clone named in the configuration Pacemaker keeps on disk.
+
+    Returns (answer, first, tried, fenced): answer (FENCED, the configuration read) when the
+    peer was fenced and the constraint written, else None and the CIB decides, starting with
+    ``first`` (the CIB read begun beside the membership's); the peer is a member (only the
+    replication link failed, or corosync has not noticed yet), corosync does not answer, the
+    fencing failed or no constraint could be started; tried: whether it asked the fencer;
+    fenced: whether the fencer said the peer was fenced."""
+    probe = cluster.ask_membership(peer, "")
+    first = CibRead(cluster)
+    try:
+        while (seen := probe.result()) is None:
+            sleep(min(opts.poll, 0.05))
+    finally:
+        probe.cancel()
+    if seen != "left":
+        return None, first, False, False
+    start = clock()
+    log(f"{peer} is not in corosync's membership: asking Pacemaker's fencer to fence it")
+    configured = cluster.cib_on_disk()
+    started = early(configured)
+    fenced = cluster.fence(peer, min(30.0, opts.timeout), configured.cluster_property("stonith-action", "reboot"))
+    log(f"{peer}: {'fenced' if fenced else 'not fenced by this request'} ({clock() - start:.1f} s)")
+    if fenced and started and cluster.constraint_placed():
+        log(f"{peer} was fenced and the constraint is written ({clock() - start:.1f} s)")
+        return (FENCED, configured), first, True, True
+    return None, first, True, fenced
+
+
 def decide(opts: Options, cluster: Cluster, peer: str, log, clock=time.monotonic, sleep=time.sleep, early=None):
     """Wait until the peer is fenced (and the CIB has a DC that is not the peer), or known
     alive, or the timeout passes; returns (what was found, the last CIB read).
@@ -148,10 +211,15 @@ def decide(opts: Options, cluster: Cluster, peer: str, log, clock=time.monotonic
     member: MembershipProbe | None = None
     fenced_here = fence_tried = False
     cib = CibView(None)
+    first: CibRead | None = None
+    if opts.fence_after and early is not None:
+        answer, first, fence_tried, fenced_here = corosync_first(opts, cluster, peer, log, clock, sleep, early)
+        if answer is not None:
+            return answer
     try:
         seen_state = ""
         while not deadline.expired():
-            cib = cluster.cib()
+            cib, first = (first.view() if first is not None else cluster.cib()), None
             state = cib.state_of(peer)
             if state != seen_state:  # each change once: where the wait went (lab Finding 26)
                 log(f"{peer}: {state} in the CIB, DC {cib.dc_uuid or 'none'} ({clock() - start:.1f} s)")

@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from alua.commands import fence_cluster as fp_cluster
 from alua.commands import fence_peer as fp
 from alua.tools import cib
 from conftest import ROOT
@@ -66,8 +67,14 @@ class FakeCluster:
     membership = "member"  # what corosync-quorumtool says of the peer
 
     def ask_membership(self, peer, node_id):
-        self.asked.append(f"quorumtool {peer} {node_id}")
+        self.asked.append(f"quorumtool {peer} {node_id}".rstrip())
         return types.SimpleNamespace(result=lambda: self.membership, cancel=lambda: None)
+
+    on_disk = cib_text(fp.ALIVE)  # Pacemaker's configuration file (its status section is stale)
+
+    def cib_on_disk(self):
+        self.asked.append("disk")
+        return fp.CibView.parse(self.on_disk)
 
     def fence(self, peer, seconds, action="reboot"):
         self.asked.append(f"fence {peer}")
@@ -90,7 +97,7 @@ class FakeCluster:
     started = None  # the constraint whose write start_fencing_constraint began
 
     def start_fencing_constraint(self, resource, cib, me):
-        if self.started is not None:
+        if self.started is not None or not cib.promotable_of(resource):  # as Cluster's: no clone, no write
             return False
         self.asked.append(f"start {resource} {cib.promotable_of(resource)} {me}")
         self.started = fp.fencing_constraint_id(resource, cib.promotable_of(resource))
@@ -581,3 +588,83 @@ def test_fenced_by_the_cibs_account_under_the_dead_dc_asks_the_fencer(monkeypatc
     assert rc == fp.PEER_STONITHED and calls == []
     assert [a.split()[0] for a in cluster.asked if a.split()[0] in ("start", "fence")] == ["start", "fence"]
     assert any("fenced in the CIB, DC 2" in m for m in logs), logs
+
+
+def test_a_peer_corosync_has_dropped_is_fenced_before_any_cib_read_returns(monkeypatch):
+    """The promoted node died and corosync has re-formed without it: beside the first CIB read
+    (which takes 1-2 s on the busy survivor), the handler asks corosync, fences the peer (merged
+    with dlm_controld's fencing) and writes the constraint meanwhile, naming the clone from the
+    configuration Pacemaker keeps on disk: it answers once both are done, with no CIB read."""
+    cluster = FakeCluster([fp.ALIVE], dcs=("2",))  # the CIB would still show the dead DC a member
+    cluster.membership = "left"
+    cluster.placed = True
+    rc, calls, logs, _ = run_main(["--fence-after", "1", "--poll", "0.05", "--", *HANDLER], cluster, monkeypatch,
+                                  FENCE_ENV)
+    assert rc == fp.PEER_STONITHED and calls == []
+    order = [a for a in cluster.asked if a.split()[0] in ("quorumtool", "disk", "start", "fence", "place")]
+    assert order == ["quorumtool hpms02", "disk", "start vg1 ms_drbd hpms01", "fence hpms02",
+                     "place vg1 ms_drbd hpms01"], cluster.asked  # place: waits for the write begun before
+    assert not any(a.startswith("crmadmin") for a in cluster.asked)
+    assert any("not in corosync's membership" in m for m in logs) and any("constraint is written" in m for m in logs)
+
+
+def test_without_the_clone_on_disk_the_cib_decides_after_the_fencing(monkeypatch):
+    """No configuration file (or no DRBD clone in it): the fencing still starts at once, the
+    constraint waits for the CIB's own account, and the fencer is not asked twice."""
+    cluster = FakeCluster([fp.ALIVE], dcs=("1",))
+    cluster.membership = "left"
+    cluster.on_disk = ""
+    cluster.placed = True
+    rc, calls, _, _ = run_main(["--fence-after", "1", "--poll", "0.05", "--", *HANDLER], cluster, monkeypatch,
+                               FENCE_ENV)
+    assert rc == fp.PEER_STONITHED and calls == []
+    assert cluster.asked.count("fence hpms02") == 1
+    assert cluster.asked.index("fence hpms02") < cluster.asked.index("place vg1 ms_drbd hpms01")
+
+
+def test_a_failed_fencing_of_a_dropped_peer_waits_for_the_clusters_own(monkeypatch):
+    cluster = FakeCluster([fp.LOST, fp.LOST, fp.FENCED], fences=False)
+    cluster.membership = "left"
+    cluster.placed = True
+    rc, calls, _, _ = run_main(["--fence-after", "1", "--poll", "0.05", "--", *HANDLER], cluster, monkeypatch,
+                               FENCE_ENV)
+    assert rc == fp.PEER_STONITHED and calls == [] and cluster.asked.count("fence hpms02") == 1
+
+
+def test_a_member_in_corosync_leaves_the_decision_to_the_cib(monkeypatch):
+    """Only the replication link failed: corosync still lists the peer, so nothing is fenced or
+    written before the CIB and the controller's answer say it lives; the promoted node then
+    places the constraint (exit 4)."""
+    cluster = FakeCluster([fp.ALIVE], answers=True, promoted=True, disk=("UpToDate", "DUnknown"))
+    cluster.placed = True
+    rc, calls, _, _ = run_main(["--promotable", "ms_scst", "--fence-after", "1", "--", *HANDLER], cluster,
+                               monkeypatch, FENCE_ENV)
+    assert rc == fp.PEER_OUTDATED and calls == []
+    assert cluster.asked[0] == "quorumtool hpms02" and "fence hpms02" not in cluster.asked
+    assert "disk" not in cluster.asked
+
+
+@pytest.mark.parametrize("stdout, seen", [
+    ("    Nodeid      Votes Name\n         1          1 hpms01 (local)\n", "left"),
+    ("    Nodeid      Votes Name\n         1          1 hpms01 (local)\n         2          1 hpms02\n", "member"),
+    # addresses instead of names (a nodelist without names): nothing to tell by name
+    ("    Nodeid      Votes Name\n         1          1 10.0.0.1 (local)\n", "unknown"),
+])
+def test_corosyncs_membership_by_name_alone_needs_this_nodes_name_listed(fp_proc, stdout, seen):
+    fp_proc.register(["corosync-quorumtool", "-l"], stdout=stdout)
+    probe = fp.MembershipProbe(fp.Cluster(fp.CommandRunner(fp.Deadline(30))).runner.start(
+        ["corosync-quorumtool", "-l"], timeout=5), "hpms02", "", local="hpms01")
+    deadline = time.monotonic() + 10
+    while probe.result() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert probe.result() == seen
+
+
+def test_the_configuration_on_disk_is_read_without_a_command(tmp_path, monkeypatch, fp_proc):
+    path = tmp_path / "cib.xml"
+    path.write_text(cib_text(fp.ALIVE))
+    monkeypatch.setattr(fp_cluster, "CIB_ON_DISK", str(path))
+    view = fp.Cluster(fp.CommandRunner(fp.Deadline(30))).cib_on_disk()
+    assert view.promotable_of("vg1") == "ms_drbd"
+    path.unlink()
+    assert fp.Cluster(fp.CommandRunner(fp.Deadline(30))).cib_on_disk().root is None
