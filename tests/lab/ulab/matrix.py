@@ -125,13 +125,25 @@ class MatrixMixin:
         self.r.event(f"{row['fault']}: fully redundant")
 
     def wait_promoted_on(self, row: dict, node: str, timeout: float = 120) -> None:
+        """The promotion on node: first its own group active in its sysfs, as its sampler writes to
+        the share (read on the host: while the node's writes may still be frozen no command runs
+        there, where each crm_mon costs the busy survivor 1-2 s of CPU, lab Finding 27); then, once
+        I/O completes again, Pacemaker's own view of the role and alua-status's ("during")."""
+        from .alua_samples import own_active
+
+        def active_in_sysfs():
+            return own_active(node, self.last_alua_sample(node)) or None
+
+        wait_for(f"{node}'s own ALUA group active in its sysfs", active_in_sysfs, timeout, interval=0.2)
+        row["t_promoted"] = time.time()
+        self.r.event(f"{row['fault']}: {node} promoted (its group active in sysfs)")
+        wait_for("I/O completing again", lambda: self.io_continues(1.0) > 0, 90, interval=0)
+
         def check():
             st = self.roles(node)
             return st if st.get(self.v.alua, {}).get(node) == "Promoted" else None
 
-        wait_for(f"{self.v.alua} promoted on {node}", check, timeout, interval=0.5)
-        row["t_promoted"] = time.time()
-        self.r.event(f"{row['fault']}: {node} promoted (seen)")
+        wait_for(f"{self.v.alua} promoted on {node} in Pacemaker's view", check, timeout, interval=1)
         self.status_snapshot(row, "during")
 
     def wait_fenced(self, row: dict, node: str, timeout: float = 60) -> float:
