@@ -83,6 +83,10 @@ class FakeCluster:
             self.states = [fp.FENCED]
         return self.fences
 
+    def start_fence(self, peer, seconds, action="reboot"):
+        fenced = self.fence(peer, seconds, action)
+        return types.SimpleNamespace(result=lambda: fenced, cancel=lambda: None)
+
     def promoted_here(self, clone, me):
         self.asked.append(f"locate {clone}")
         return self.promoted
@@ -119,6 +123,9 @@ class FakeCluster:
 
 def run_main(argv, cluster, monkeypatch, env=None):
     calls, logs, sleeps = [], [], []
+    priorities = [0]
+    monkeypatch.setattr(fp.os, "getpriority", lambda which, who: priorities[-1])
+    monkeypatch.setattr(fp.os, "setpriority", lambda which, who, value: priorities.append(value))
     monkeypatch.setattr(fp.os, "access", lambda path, mode: True)
     monkeypatch.setattr(fp.os, "uname", lambda: types.SimpleNamespace(nodename=getattr(cluster, "me", "hpms01")))
     monkeypatch.setattr(fp.time, "sleep", lambda s: sleeps.append(s))
@@ -668,3 +675,63 @@ def test_the_configuration_on_disk_is_read_without_a_command(tmp_path, monkeypat
     assert view.promotable_of("vg1") == "ms_drbd"
     path.unlink()
     assert fp.Cluster(fp.CommandRunner(fp.Deadline(30))).cib_on_disk().root is None
+
+
+def test_a_dropped_peer_the_cib_shows_fenced_ends_the_wait_before_the_fencer_answers(monkeypatch):
+    """dlm_controld's fencing was done before the handler started: the CIB read begun beside the
+    membership's shows the peer fenced under the new DC while stonith_admin is still starting
+    (1.2 s on the busy survivor, 2026-12-06): that ends the wait, with the constraint written."""
+    class SlowFencer(FakeCluster):
+        def start_fence(self, peer, seconds, action="reboot"):
+            self.asked.append(f"fence {peer}")
+            return types.SimpleNamespace(result=lambda: None, cancel=lambda: self.asked.append("cancel fence"))
+
+    cluster = SlowFencer([fp.FENCED], dcs=("1",))
+    cluster.membership = "left"
+    cluster.placed = True
+    rc, calls, logs, _ = run_main(["--fence-after", "1", "--poll", "0.05", "--", *HANDLER], cluster, monkeypatch,
+                                  FENCE_ENV)
+    assert rc == fp.PEER_STONITHED and calls == []
+    assert "cancel fence" in cluster.asked and any("by the CIB's account" in m for m in logs), (cluster.asked, logs)
+    assert cluster.asked.index("start vg1 ms_drbd hpms01") < cluster.asked.index("fence hpms02")
+
+
+def test_a_cib_read_that_comes_before_corosyncs_answer_decides(monkeypatch):
+    """The first CIB read returned before corosync answered: the CIB path goes on from it at once."""
+    cluster = FakeCluster([fp.FENCED], dcs=("1",))
+    cluster.ask_membership = lambda peer, node_id: (cluster.asked.append("quorumtool") or
+                                                    types.SimpleNamespace(result=lambda: None, cancel=lambda: None))
+    cluster.placed = True
+    rc, calls, _, _ = run_main(["--fence-after", "1", "--poll", "0.05", "--", *HANDLER], cluster, monkeypatch,
+                               FENCE_ENV)
+    assert rc == fp.PEER_STONITHED and calls == [] and "fence hpms02" not in cluster.asked
+    assert cluster.asked.count("cib fenced dc=1") == 1
+
+
+def test_the_first_phase_runs_ahead_of_the_node_and_the_polling_does_not(monkeypatch):
+    """While corosync, the first CIB read and the fencing run, the handler (and the commands it
+    starts, which inherit it) is at nice -10; before it polls the CIB it is back at its own value."""
+    seen = []
+    monkeypatch.setattr(fp.os, "getpriority", lambda which, who: 0)
+    monkeypatch.setattr(fp.os, "setpriority", lambda which, who, value: seen.append(value))
+
+    class Watching(FakeCluster):
+        def ask_membership(self, peer, node_id):
+            self.asked.append(f"quorumtool at {seen[-1] if seen else 0}")
+            return super().ask_membership(peer, node_id)
+
+    cluster = Watching([fp.ALIVE], answers=True)
+    opts = fp.parse_args(["--fence-after", "1", "--poll", "0.05", "--", *HANDLER])
+    found, _ = fp.decide(opts, cluster, "hpms02", lambda m: None, sleep=lambda s: None,
+                         early=lambda view: False)
+    assert found == fp.ALIVE and seen == [fp.HURRY, 0]
+    assert cluster.asked[0] == f"quorumtool at {fp.HURRY}" and "quorumtool at 0" in cluster.asked  # the loop's
+
+    def refuse(which, who, value):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(fp.os, "setpriority", refuse)
+    logs = []
+    with fp.ahead_of_the_node(logs.append):
+        pass
+    assert logs == ["cannot raise my priority: Permission denied"]
