@@ -360,10 +360,14 @@ class MatrixMixin:
         ini.sh("umount /share", timeout=120)
         wait_for("DRBD in sync on both", lambda: all("ds:UpToDate/UpToDate" in self.drbd_state(n) and
                                                      "cs:Connected" in self.drbd_state(n) for n in T.STORAGE), 120)
-        sums = {}
-        for node in T.STORAGE:
+        from concurrent.futures import ThreadPoolExecutor
+
+        def checksum(node: str) -> str:
             size = self.n(node).sh("blockdev --getsize64 /dev/drbd0", timeout=30).strip()
-            sums[node] = self.n(node).sh(f"head -c {size} /dev/ubdb | sha256sum", timeout=300).split()[0]
+            return self.n(node).sh(f"head -c {size} /dev/ubdb | sha256sum", timeout=300).split()[0]
+
+        with ThreadPoolExecutor(max_workers=len(T.STORAGE)) as pool:  # one UML CPU each: at once
+            sums = dict(zip(T.STORAGE, pool.map(checksum, T.STORAGE)))
         self.r.facts["backing_sha256"] = sums
         if len(set(sums.values())) != 1:
             raise StageFailed(f"the two backing disks differ (diverged data): {sums}")
