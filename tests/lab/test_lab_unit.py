@@ -722,3 +722,18 @@ def test_status_line_names_each_nodes_verdict_and_its_problems():
               "during": {"hpms02": {"health": "degraded", "problems": ["node hpms01 is offline"]}}}
     assert report.status_line(status) == ("before hpms01 healthy, hpms02 healthy; "
                                           "during hpms02 degraded (node hpms01 is offline)")
+
+
+def test_cpu_busy_from_the_samplers_proc_stat_counters(tmp_path):
+    from ulab.alua_samples import cpu_busy
+
+    path = tmp_path / "alua.jsonl"
+    lines = [{"t": 10.0, "groups": {}, "cpu": [100, 0, 50, 850, 0, 0, 0]},
+             {"t": 11.0, "groups": {}, "cpu": [160, 0, 80, 860, 0, 0, 0]},  # 90 of 100 ticks busy
+             {"t": 12.0, "groups": {}},  # an old sampler's line: no counters
+             {"t": 13.0, "groups": {}, "cpu": [200, 0, 100, 900, 0, 0, 0]}]
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines) + '{"t": 14.0, "cpu": [')  # torn last line
+    assert cpu_busy(str(path), 10.0, 11.0) == 0.9
+    assert cpu_busy(str(path), 10.5, 12.5) == 0.75  # 10.0 .. 13.0: 150 of 200 ticks busy
+    assert cpu_busy(str(path), 9.0, 11.0) is None and cpu_busy(str(path), 10.0, 20.0) is None
+    assert cpu_busy(str(tmp_path / "missing.jsonl"), 0, 1) is None

@@ -3,7 +3,8 @@
 
 Appends one JSON line per sample to /lab/nodes/<node>/alua.jsonl:
 {"t": epoch seconds, "groups": {"<device group or backstore>/<group>": "<state>"},
- "exposed": {"<device group>/<group>": true if an enabled local target is in the group (SCST)}}
+ "exposed": {"<device group>/<group>": true if an enabled local target is in the group (SCST)},
+ "cpu": [user, nice, system, idle, iowait, irq, softirq] (clock ticks, /proc/stat)}
 with the states named as SCST names them (LIO's codes are translated).  The
 host (ulab.alua_samples) merges both nodes' samples and fails the run if two
 groups were active/optimized at one moment.  Reads only: sysfs / configfs.
@@ -61,13 +62,21 @@ def sample() -> tuple[dict[str, str], dict[str, bool]]:
     return groups, exposed
 
 
+def cpu() -> list[int]:
+    """This node's CPU time so far, in clock ticks: user, nice, system, idle, iowait, irq, softirq
+    (/proc/stat's first line): the host tells from two samples how busy the node was between them."""
+    line = first_line("/proc/stat") or ""
+    return [int(v) for v in line.split()[1:8]] if line.startswith("cpu ") else []
+
+
 def main() -> int:
     node = sys.argv[1]
     out = f"/lab/nodes/{node}/alua.jsonl"
     with open(out, "a", encoding="utf-8") as f:
         while not os.path.exists("/run/lab-alua-sampler.stop"):
             groups, exposed = sample()
-            f.write(json.dumps({"t": round(time.time(), 3), "groups": groups, "exposed": exposed}) + "\n")
+            f.write(json.dumps({"t": round(time.time(), 3), "groups": groups, "exposed": exposed,
+                                "cpu": cpu()}) + "\n")
             f.flush()
             time.sleep(0.25)
     return 0

@@ -93,3 +93,28 @@ def summary(samples: dict[str, list[tuple[float, dict[str, str]]]]) -> dict:
         gaps = [b[0] - a[0] for a, b in zip(series, series[1:])]
         out[node] = {"samples": len(series), "longest_gap": round(max(gaps), 2) if gaps else None}
     return out
+
+
+def cpu_busy(path: str, t_from: float, t_to: float) -> float | None:
+    """How busy the node's CPU was between two moments (0..1), from the /proc/stat counters its
+    sampler records: the last sample at or before t_from and the first at or after t_to; None
+    without two such samples."""
+    points: list[tuple[float, list[int]]] = []
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    s = json.loads(line)
+                    if len(s.get("cpu") or ()) >= 5:
+                        points.append((float(s["t"]), [int(v) for v in s["cpu"]]))
+                except (ValueError, KeyError, TypeError):
+                    continue
+    points.sort(key=lambda p: p[0])
+    before = [p for p in points if p[0] <= t_from]
+    after = [p for p in points if p[0] >= t_to]
+    if not before or not after:
+        return None
+    a, b = before[-1][1], after[0][1]
+    total = sum(b) - sum(a)
+    idle = (b[3] + b[4]) - (a[3] + a[4])  # idle + iowait
+    return None if total <= 0 else round(1 - idle / total, 3)

@@ -143,7 +143,9 @@ def write_report(lab: Lab, sc: Full, r: Results, guard_changed: list[str] | None
     for row in r.facts.get("faults", []):
         if row.get("breakdown"):
             parts = ", ".join(f"{k} {'-' if v is None else f'{v:.1f}'}" for k, v in row["breakdown"].items())
-            lines.append(f"  {row['fault']}: survivor's log, s after the fault: {parts}")
+            busy = row.get("survivor_cpu_busy")
+            busy = "" if busy is None else f"; its CPU {busy:.0%} busy until the handler's answer"
+            lines.append(f"  {row['fault']}: survivor's log, s after the fault: {parts}{busy}")
         if row.get("notes"):
             lines.append(f"  {row['fault']}: {'; '.join(row['notes'])}")
         if row.get("status"):

@@ -14,6 +14,7 @@ healthy, resynced stack.
 
 from __future__ import annotations
 
+import os
 import time
 
 from . import topology as T
@@ -129,12 +130,7 @@ class MatrixMixin:
         the share (read on the host: while the node's writes may still be frozen no command runs
         there, where each crm_mon costs the busy survivor 1-2 s of CPU, lab Finding 27); then, once
         I/O completes again, Pacemaker's own view of the role and alua-status's ("during")."""
-        from .alua_samples import own_active
-
-        def active_in_sysfs():
-            return own_active(node, self.last_alua_sample(node)) or None
-
-        wait_for(f"{node}'s own ALUA group active in its sysfs", active_in_sysfs, timeout, interval=0.2)
+        self.wait_own_group_active(node, timeout)
         row["t_promoted"] = time.time()
         self.r.event(f"{row['fault']}: {node} promoted (its group active in sysfs)")
         wait_for("I/O completing again", lambda: self.io_continues(1.0) > 0, 90, interval=0)
@@ -160,6 +156,11 @@ class MatrixMixin:
         out = self.n(survivor).run(f"journalctl --no-pager -o short-unix --since @{int(row['t0']) - 2}",
                                    timeout=60, check=False)["stdout"]
         row["breakdown"] = failover_from_journal(out, row["victim"], survivor, row["t0"], self.v.alua)
+        from .alua_samples import cpu_busy
+
+        until = row["breakdown"].get("handler_returned") or 10.0
+        path = os.path.join(self.lab.share, "nodes", survivor, "alua.jsonl")
+        row["survivor_cpu_busy"] = cpu_busy(path, row["t0"], row["t0"] + until)
 
     def return_node(self, row: dict, node: str) -> None:
         """The fenced node boots again (same disks) and must rejoin without help."""
@@ -193,22 +194,6 @@ class MatrixMixin:
 
         wait_for(f"{node} rejoined with {alua} unpromoted", rejoined, 400, interval=2)
         self.r.event(f"{row['fault']}: {node} rejoined unpromoted")
-
-    def last_alua_sample(self, node: str) -> dict[str, str]:
-        """The groups of node's newest ALUA sample (guest/alua-sampler.py, read on the host)."""
-        import json
-        import os
-
-        path = os.path.join(self.lab.share, "nodes", node, "alua.jsonl")
-        with open(path, "rb") as f:
-            f.seek(max(os.path.getsize(path) - 4096, 0))
-            lines = f.read().decode("utf-8", "replace").splitlines()
-        for line in reversed(lines):
-            try:
-                return dict(json.loads(line)["groups"])
-            except (ValueError, KeyError):
-                continue
-        return {}
 
     # -- faults ----------------------------------------------------------------
 

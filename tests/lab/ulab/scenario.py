@@ -250,6 +250,29 @@ class StackMixin:
         self.n(node).sh("rm -f /run/lab-alua-sampler.stop; systemd-run --unit=lab-alua-sampler --collect "
                         f"/usr/bin/python3 /lab/guest/alua-sampler.py {node}", timeout=30)
 
+    def last_alua_sample(self: Scenario, node: str) -> dict[str, str]:
+        """The groups of node's newest ALUA sample (guest/alua-sampler.py, read on the host)."""
+        path = os.path.join(self.lab.share, "nodes", node, "alua.jsonl")
+        with open(path, "rb") as f:
+            f.seek(max(os.path.getsize(path) - 4096, 0))
+            lines = f.read().decode("utf-8", "replace").splitlines()
+        for line in reversed(lines):
+            try:
+                return dict(json.loads(line)["groups"])
+            except (ValueError, KeyError):
+                continue
+        return {}
+
+    def wait_own_group_active(self: Scenario, node: str, timeout: float) -> None:
+        """Until node's own ALUA group is active in its own sysfs (its promotion, as an initiator
+        sees it), read from the sampler's file on the host: no command runs on the node, whose
+        writes may be frozen while it takes over and where each crm_mon costs 1-2 s of its one CPU
+        (lab Finding 27)."""
+        from .alua_samples import own_active
+
+        wait_for(f"{node}'s own ALUA group active in its sysfs",
+                 lambda: own_active(node, self.last_alua_sample(node)) or None, timeout, interval=0.2)
+
     def alua_samples(self: Scenario) -> str:
         """No two active/optimized groups at any sampled moment, through every fault."""
         from . import alua_samples
@@ -609,14 +632,10 @@ class FaultsMixin:
         self.r.facts["t_kill"] = t0
         self.r.event(f"{victim} killed")
 
-        def promoted_on_survivor():
-            st = self.roles(survivor)
-            return st if st.get(alua, {}).get(survivor) == "Promoted" else None
-
-        wait_for(f"{alua} promoted on {survivor}", promoted_on_survivor, 180, interval=1)
+        self.wait_own_group_active(survivor, 180)
         t_prom = time.time() - t0
         row["t_promoted"] = time.time()
-        self.r.event(f"{survivor} promoted (seen)")
+        self.r.event(f"{survivor} promoted (its group active in sysfs)")
 
         def switched():
             nodes, v = self.active_group_nodes()
