@@ -78,8 +78,11 @@ def test_killing_the_promoted_node_promotes_the_survivor(healthy2: Cluster, reco
     assert survivor.states() == {survivor.name: "active", victim.name: "offline"}
     # Corosync needs token + consensus (1.2 token) to declare the node dead; Pacemaker and the agent follow.
     assert failover < 2.2 * token + 3.0, f"failover took {failover:.2f} s\n{healthy2.describe()}"
-    # alua-fence-peer reads corosync's membership from the real corosync-quorumtool the same way
-    assert membership(survivor, victim.name) == "left" and membership(survivor, survivor.name) == "member"
+    # alua-fence-peer reads corosync's membership from the real corosync the same way: by node id
+    # (corosync-cmapctl) and by name (corosync-quorumtool)
+    for by_id in (True, False):
+        assert membership(survivor, victim, by_id) == "left", by_id
+        assert membership(survivor, survivor, by_id) == "member", by_id
 
     victim.reboot()  # a fresh kernel: no ALUA state; it rejoins and runs unpromoted
     healthy2.wait_online(healthy2.names)
@@ -88,15 +91,24 @@ def test_killing_the_promoted_node_promotes_the_survivor(healthy2: Cluster, reco
     assert healthy2.two_active_moments() == []
 
 
-def membership(node: Node, peer: str) -> str:
-    """What alua-fence-peer's MembershipProbe makes of the real corosync-quorumtool -l in ``node``."""
+def membership(node: Node, peer: Node, by_id: bool) -> str:
+    """What alua-fence-peer's MembershipProbe makes of the real corosync in ``node``: by the peer's
+    node id, from corosync-cmapctl's runtime.members, or by its name, from corosync-quorumtool -l."""
     from alua.commands.fence_cluster import MembershipProbe
     from alua.host.run import Result
 
-    proc = node.run(["corosync-quorumtool", "-l"], timeout=10)
-    job = type("Done", (), {"result": lambda self: Result(["corosync-quorumtool"], proc.returncode, proc.stdout,
-                                                               proc.stderr)})()
-    return MembershipProbe(job, peer, "").result() or "running"
+    argv = ["corosync-cmapctl", "-b", "runtime.members"] if by_id else ["corosync-quorumtool", "-l"]
+    proc = node.run(argv, timeout=10)
+    job = type("Done", (), {"result": lambda self: Result(argv, proc.returncode, proc.stdout, proc.stderr)})()
+    node_id = node_id_of(node, peer.name) if by_id else ""
+    return MembershipProbe(job, peer.name, node_id, local=node.name, cmap=by_id).result() or "running"
+
+
+def node_id_of(node: Node, name: str) -> str:
+    """The corosync node id Pacemaker's CIB gives the node ``name`` (as alua-fence-peer reads it)."""
+    from alua.tools.cib import CibView
+
+    return CibView.parse(node.run(["cibadmin", "--query", "--local"], timeout=10).stdout).node_id(name)
 
 
 def assert_status_agrees(cluster: Cluster, promoted: Node, *, down: tuple[Node, ...] = ()) -> None:

@@ -12,6 +12,7 @@ from alua.tools.cib import CibView, fencing_constraint, fencing_constraint_id, p
 from alua.tools.drbd.procfs import ProcMinor, parse_proc_drbd
 
 RESOURCE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9._:-]{0,127}$")
+CMAP_STATUS = re.compile(r"^runtime\.members\.(\d+)\.status \(str\) = (\w+)\s*$")
 # Pacemaker's configuration on disk (its CRM_CONFIG_DIR on Debian, RHEL and SUSE), readable by root
 CIB_ON_DISK = "/var/lib/pacemaker/cib/cib.xml"
 
@@ -54,17 +55,19 @@ class ControllerProbe:
 
 
 class MembershipProbe:
-    """``corosync-quorumtool -l`` in the background. Corosync's membership drops a dead node as
-    soon as it re-forms (token + consensus), while the CIB shows the node until a DC records the
-    loss, seconds later when the dead node was the DC. result(): None while it runs, then
-    "member", "left" or "unknown" (no answer, or none that names the peer's node either way).
+    """Corosync's membership, asked in the background: it drops a dead node as soon as it re-forms
+    (token + consensus), while the CIB shows the node until a DC records the loss, seconds later
+    when the dead node was the DC. result(): None while it runs, then "member", "left" or
+    "unknown" (no answer, or none that tells of the peer's node either way).
 
-    Without the peer's node id (no CIB read yet) only names count, and only if the list names
-    this node (``local``): corosync lists addresses instead of names when its nodelist has none,
-    and an absent name must not be taken for a node that left."""
+    With the peer's corosync node id: ``corosync-cmapctl -b runtime.members`` (each node's
+    status, joined or left; 0.2 s in the lab's UML against 0.6 s for corosync-quorumtool, which
+    resolves names).  Without it: ``corosync-quorumtool -l``, by name, and only if the list
+    names this node (``local``): corosync lists addresses instead of names when its nodelist has
+    none, and an absent name must not be taken for a node that left."""
 
-    def __init__(self, job: Background | None, peer: str, node_id: str, local: str = "") -> None:
-        self.job, self.peer, self.node_id = job, peer, node_id
+    def __init__(self, job: Background | None, peer: str, node_id: str, local: str = "", *, cmap: bool = False) -> None:
+        self.job, self.peer, self.node_id, self.cmap = job, peer, node_id, cmap
         self.local = local or os.uname().nodename
 
     def result(self) -> str | None:
@@ -76,8 +79,12 @@ class MembershipProbe:
             return "unknown"
         if r is None:
             return None
+        lines = r.stdout.splitlines() if r.ok else []
+        if self.cmap:
+            status = {m.group(1): m.group(2) for m in map(CMAP_STATUS.match, lines) if m}
+            return {"joined": "member", "left": "left"}.get(status.get(self.node_id, ""), "unknown")
         ids, names = set(), set()
-        for line in r.stdout.splitlines() if r.ok else ():
+        for line in lines:
             words = line.split()
             if words and words[0].isdigit():  # "Nodeid Votes Name": one line per member
                 ids.add(words[0])
@@ -159,11 +166,14 @@ class Cluster:
             return ControllerProbe(None)
 
     def ask_membership(self, peer: str, node_id: str) -> MembershipProbe:
-        """Ask corosync, in the background, whether the peer is still in its membership."""
+        """Ask corosync, in the background, whether the peer is still in its membership (by its
+        node id when it is known, see MembershipProbe)."""
+        cmap = node_id.isdigit()
+        argv = ["corosync-cmapctl", "-b", "runtime.members"] if cmap else ["corosync-quorumtool", "-l"]
         try:
-            return MembershipProbe(self.runner.start(["corosync-quorumtool", "-l"], timeout=2), peer, node_id)
+            return MembershipProbe(self.runner.start(argv, timeout=2), peer, node_id, cmap=cmap)
         except ToolNotFound:
-            return MembershipProbe(None, peer, node_id)
+            return MembershipProbe(None, peer, node_id, cmap=cmap)
 
     @staticmethod
     def _fence_argv(peer: str, seconds: float, action: str) -> list[str]:

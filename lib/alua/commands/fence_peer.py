@@ -214,7 +214,8 @@ def corosync_first(opts: Options, cluster: Cluster, peer: str, log, clock, sleep
     member (only the replication link failed, or corosync has not noticed yet), corosync does not
     answer, the fencing failed or no constraint could be started; tried: whether it asked the
     fencer; fenced: whether the peer was fenced."""
-    probe = cluster.ask_membership(peer, "")
+    configured = cluster.cib_on_disk()  # the peer's node id, the DRBD clone, stonith-action
+    probe = cluster.ask_membership(peer, configured.node_id(peer))
     first = CibRead(cluster)
     try:
         while (seen := probe.result()) is None:
@@ -227,7 +228,6 @@ def corosync_first(opts: Options, cluster: Cluster, peer: str, log, clock, sleep
         return None, first, False, False
     start = clock()
     log(f"{peer} is not in corosync's membership: asking Pacemaker's fencer to fence it")
-    configured = cluster.cib_on_disk()
     started = early(configured)
     job = cluster.start_fence(peer, min(30.0, opts.timeout), configured.cluster_property("stonith-action", "reboot"))
     try:
