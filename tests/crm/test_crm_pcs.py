@@ -108,7 +108,8 @@ def test_print_mode_lists_the_commands() -> None:
         cibadmin = [line for line in lines if line.startswith("cibadmin ")]
         assert len(cibadmin) == len(CIBADMIN_MADE[alua])
         assert all(line.startswith(("cibadmin --create --scope resources --xml-text ",
-                                    "cibadmin --create --scope alerts --xml-text ")) for line in cibadmin)
+                                    "cibadmin --modify --allow-create --scope alerts --xml-text "))
+                   for line in cibadmin)
         assert sum(line.startswith("pcs constraint ") for line in lines) == {"scst": 6, "lio": 8}[alua]
     assert run_script("--print", env={"ALUA": "iet"}).returncode == 2
     assert run_script("--bogus").returncode == 2

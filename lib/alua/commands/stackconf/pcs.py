@@ -182,14 +182,15 @@ fi
 
 # How the layers depend on each other, node by node (interleave=true).
 # alua-alert: marks fenced nodes for the ALUA agent (see the comment in scst.crm), for fencing
-# events only (pcs has no alert filter: ClusterLabs/pcs#198, so cibadmin writes it)
+# events only (pcs has no alert filter: ClusterLabs/pcs#198, so cibadmin writes it; --modify
+# --allow-create: a CIB without alerts has no alerts section for --create to add to)
 alert_xml() {
     {
         echo '<alert id="alua_fenced" path="/usr/sbin/alua-alert"><select><select_fencing/></select>'
         echo '<recipient id="alua_fenced-recipient-1" value="/run/resource-agents/alua-fenced"/></alert>'
     } | tr -d '\n'
 }
-cibadmin --create --scope alerts --xml-text "$(alert_xml)"
+cibadmin --modify --allow-create --scope alerts --xml-text "$(alert_xml)"
 
 pcs constraint colocation add cl_lvm with cl_lock INFINITY id=c_lvm_with_lock
 pcs constraint order start cl_lock then start cl_lvm kind=Mandatory id=o_lock_before_lvm
