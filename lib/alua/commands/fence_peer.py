@@ -20,15 +20,16 @@ This handler reads the local CIB (one cibadmin call per --poll) until the answer
   this node fenced (--suicide-on-failure-if-primary); the other node places the constraint
   here (this disk Consistent or UpToDate, the peer's not UpToDate) and exits 4;
 - with --fence-after S: a peer that is still a member in the CIB but whose controller has not
-  answered for S seconds or that corosync's membership has dropped (corosync-quorumtool -l: the
-  CIB shows the loss only once a DC records it), or that has left the membership unfenced, is
-  fenced through Pacemaker's fencer (stonith_admin, the cluster's own devices; merged with the
-  cluster's own request for it), without waiting for the cluster; then as above, the constraint's write
-  started just before the fencing (it waits inside cibadmin for a new DC, so it is done when
-  the fencing is; withdrawn if the fencing fails and the peer turns out alive); and corosync
-  is asked first, beside the first CIB read (each CIB call of a node taking over is slow): a
-  peer it no longer lists is fenced at once, the constraint written meanwhile with the clone
-  named in Pacemaker's configuration on disk, and the answer is 7 when both are done;
+  answered for S seconds or that corosync's membership has dropped (corosync-cmapctl by node
+  id, or corosync-quorumtool -l by name: the CIB shows the loss only once a DC records it), or
+  that has left the membership unfenced, is fenced through Pacemaker's fencer (stonith_admin,
+  the cluster's own devices; merged with the cluster's own request for it), without waiting for
+  the cluster; then as above, the constraint's write started just before the fencing (it waits
+  inside cibadmin for a new DC, so it is done when the fencing is; withdrawn if the fencing
+  fails and the peer turns out alive); and corosync is asked first, before any CIB call (each
+  CIB call of a node taking over is slow): a peer it no longer lists is fenced at once,
+  the constraint written meanwhile with the clone named in Pacemaker's configuration on disk,
+  and the answer is 7 when both are done;
 - anything else, an error of its own, or no answer within --timeout: it runs the handler
   (exec, same arguments), whose own logic decides.
 
@@ -139,41 +140,12 @@ def fast_path_allowed(handler: list[str]) -> bool:
     return not any(arg.split("=", 1)[0] in CONSTRAINT_OPTIONS for arg in handler[1:])
 
 
-class CibRead:
-    """cluster.cib() in a thread (its output is larger than a pipe holds, so it cannot simply be
-    started in the background): view() waits for it."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        import threading
-
-        self._view: CibView | None = None
-        self._error: BaseException | None = None
-
-        def read() -> None:
-            try:
-                self._view = cluster.cib()
-            except BaseException as e:  # noqa: BLE001 - raised again in the caller's thread
-                self._error = e
-
-        self._thread = threading.Thread(target=read, daemon=True)
-        self._thread.start()
-
-    def done(self) -> bool:
-        return not self._thread.is_alive()
-
-    def view(self) -> CibView:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._view if self._view is not None else CibView(None)
-
-
-HURRY = -10  # the nice value of the first phase (corosync, the first CIB read, the fencing)
+HURRY = -10  # the nice value of the first phase (corosync, the fencing, the constraint's write)
 
 
 @contextlib.contextmanager
 def ahead_of_the_node(log):
-    """Run ahead of the node's other work while in the block, and so the commands it starts (they
+    """Run ahead of the node's other work while in the block, and so do the commands it starts (they
     inherit the nice value): the node's writes are frozen until this handler answers, and on the
     survivor of a node loss the scheduler, the transition's notifications and the monitors
     compete for one CPU (lab Finding 27).  The block only waits on its commands; the CIB polling
@@ -195,55 +167,42 @@ def ahead_of_the_node(log):
             pass
 
 
-def fenced_by_the_cib(view: CibView, peer: str) -> bool:
-    """The CIB records the peer fenced under a DC that is not the peer (the constraint can be written)."""
-    return view.state_of(peer) == FENCED and not view.dc_is(peer)
-
-
 def corosync_first(opts: Options, cluster: Cluster, peer: str, log, clock, sleep, early):
-    """Beside the first CIB read: corosync's membership drops a dead peer first (token +
-    consensus), before the CIB shows the loss, and each CIB call of this node takes 1-2 s while
-    it takes over (lab Finding 26).  A peer corosync has dropped is fenced through the fencer at
-    once (merged with the fencing dlm_controld or the cluster asked for), the constraint written
-    meanwhile with the clone named in the configuration Pacemaker keeps on disk; whichever comes
-    first, the fencer's answer or the CIB read showing the peer fenced, ends the wait.
+    """Before any CIB call: corosync's membership drops a dead peer first (token + consensus),
+    before the CIB shows the loss, and each CIB call of a node taking over costs 1-2 s of its
+    CPU (lab Findings 26, 27), while corosync-cmapctl answers in a fraction of that.  A peer
+    corosync has dropped is fenced through the fencer at once (merged with the fencing
+    dlm_controld or the cluster asked for), the constraint written meanwhile with the clone
+    named in the configuration Pacemaker keeps on disk; no CIB read competes with the two.
 
-    Returns (answer, first, tried, fenced): answer (FENCED, the configuration read) when the
-    peer was fenced and the constraint written, else None and the CIB decides, starting with
-    ``first`` (the CIB read begun beside the membership's): the read came first, the peer is a
-    member (only the replication link failed, or corosync has not noticed yet), corosync does not
-    answer, the fencing failed or no constraint could be started; tried: whether it asked the
-    fencer; fenced: whether the peer was fenced."""
+    Returns (answer, tried, fenced): answer (FENCED, the configuration read) when the peer was
+    fenced and the constraint written, else None and the CIB decides: the peer is a member (only
+    the replication link failed, or corosync has not noticed yet), corosync does not answer, the
+    fencing failed or no constraint could be started; tried: whether it asked the fencer;
+    fenced: whether the fencer said the peer was fenced."""
     configured = cluster.cib_on_disk()  # the peer's node id, the DRBD clone, stonith-action
     probe = cluster.ask_membership(peer, configured.node_id(peer))
-    first = CibRead(cluster)
     try:
         while (seen := probe.result()) is None:
-            if first.done():
-                return None, first, False, False  # the CIB answered first: it decides
             sleep(min(opts.poll, 0.05))
     finally:
         probe.cancel()
     if seen != "left":
-        return None, first, False, False
+        return None, False, False
     start = clock()
     log(f"{peer} is not in corosync's membership: asking Pacemaker's fencer to fence it")
     started = early(configured)
     job = cluster.start_fence(peer, min(30.0, opts.timeout), configured.cluster_property("stonith-action", "reboot"))
     try:
         while (fenced := job.result()) is None:
-            if first.done() and fenced_by_the_cib(first.view(), peer):
-                log(f"{peer}: fenced by the CIB's account ({clock() - start:.1f} s)")
-                fenced = True
-                break
             sleep(min(opts.poll, 0.05))
     finally:
         job.cancel()
     log(f"{peer}: {'fenced' if fenced else 'not fenced by this request'} ({clock() - start:.1f} s)")
     if fenced and started and cluster.constraint_placed():
         log(f"{peer} was fenced and the constraint is written ({clock() - start:.1f} s)")
-        return (FENCED, configured), first, True, True
-    return None, first, True, fenced
+        return (FENCED, configured), True, True
+    return None, True, fenced
 
 
 def decide(opts: Options, cluster: Cluster, peer: str, log, clock=time.monotonic, sleep=time.sleep, early=None):
@@ -259,16 +218,15 @@ def decide(opts: Options, cluster: Cluster, peer: str, log, clock=time.monotonic
     member: MembershipProbe | None = None
     fenced_here = fence_tried = False
     cib = CibView(None)
-    first: CibRead | None = None
     if opts.fence_after and early is not None:
         with ahead_of_the_node(log):
-            answer, first, fence_tried, fenced_here = corosync_first(opts, cluster, peer, log, clock, sleep, early)
+            answer, fence_tried, fenced_here = corosync_first(opts, cluster, peer, log, clock, sleep, early)
         if answer is not None:
             return answer
     try:
         seen_state = ""
         while not deadline.expired():
-            cib, first = (first.view() if first is not None else cluster.cib()), None
+            cib = cluster.cib()
             state = cib.state_of(peer)
             if state != seen_state:  # each change once: where the wait went (lab Finding 26)
                 log(f"{peer}: {state} in the CIB, DC {cib.dc_uuid or 'none'} ({clock() - start:.1f} s)")
