@@ -707,6 +707,25 @@ def test_sampler_sees_whether_a_groups_local_target_is_enabled(tmp_path, monkeyp
     assert sampler.sample()[1]["vg1/hpms01"] is True
 
 
+def test_a_sample_is_two_passes_that_read_the_same(monkeypatch):
+    """A promotion's two writes between a pass's reads show the old peer state beside the new own
+    state (the 2026-12-06 22:42 run's one "two active" sample): such a pass is read again."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sampler", os.path.join(os.path.dirname(__file__), "guest",
+                                                                           "alua-sampler.py"))
+    sampler = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sampler)
+    torn = ({"vg1/hpms01": "active", "vg1/hpms02": "active"}, {})
+    after = ({"vg1/hpms01": "nonoptimized", "vg1/hpms02": "active"}, {})
+    passes = iter([torn, after, after])
+    monkeypatch.setattr(sampler, "read_pass", lambda: next(passes))
+    assert sampler.sample() == after
+    flapping = iter([torn, after] * 10)
+    monkeypatch.setattr(sampler, "read_pass", lambda: next(flapping))
+    assert sampler.sample(tries=3) in (torn, after)  # never repeating: the last pass counts
+
+
 def test_silent_boot_is_a_boot_that_printed_nothing(tmp_path):
     console = tmp_path / "c.log"
     console.write_text("===== lab: boot 1 of hpms02 =====\nlab-init: hpms02 configured\n"

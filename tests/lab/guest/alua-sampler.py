@@ -43,7 +43,23 @@ def scst_exposed(tg_dir: str) -> bool:
     return False
 
 
-def sample() -> tuple[dict[str, str], dict[str, bool]]:
+def sample(tries: int = 5) -> tuple[dict[str, str], dict[str, bool]]:
+    """One consistent view: two passes over the state files that read the same.  A pass reads
+    the groups one after the other, so the agent's two writes of a promotion (the peer's group
+    to nonoptimized, then its own to active, 1 ms apart) can fall between its reads and show
+    the old peer state beside the new own state, a moment the kernel never had (seen once on
+    2026-12-06; SCST's own log shows the order, and an initiator's RTPG is answered under
+    SCST's lock).  After ``tries`` passes that never repeat, the last one counts."""
+    last = read_pass()
+    for _ in range(tries):
+        now = read_pass()
+        if now == last:
+            return now
+        last = now
+    return last
+
+
+def read_pass() -> tuple[dict[str, str], dict[str, bool]]:
     groups: dict[str, str] = {}
     exposed: dict[str, bool] = {}
     for path in glob.glob(SCST):
