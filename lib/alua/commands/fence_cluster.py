@@ -31,30 +31,40 @@ def drbd_minor(proc_drbd: str, minor: str) -> ProcMinor | None:
     return entry if entry is not None and entry.configured else None
 
 
-class ControllerProbe:
-    """``crmadmin --status PEER`` running in the background: answered() is None while it runs,
-    then whether the peer's controller answered."""
+class BackgroundProbe:
+    """A command of the handler's running in the background (see Background); cancel() kills it."""
 
     def __init__(self, job: Background | None) -> None:
         self.job = job
 
-    def answered(self) -> bool | None:
+    def finished(self) -> tuple[bool, Result | None]:
+        """(False, None) while it runs; (True, its Result), or (True, None) when it could not be
+        started or ran past its timeout."""
         if self.job is None:
-            return False
+            return True, None
         try:
             r = self.job.result()
         except CommandTimeout:
-            return False
-        if r is None:
-            return None
-        return r.ok and ("(ok)" in r.stdout or ": ok" in r.stdout)
+            return True, None
+        return r is not None, r
 
     def cancel(self) -> None:
         if self.job is not None:
             self.job.cancel()
 
 
-class MembershipProbe:
+class ControllerProbe(BackgroundProbe):
+    """``crmadmin --status PEER`` running in the background: answered() is None while it runs,
+    then whether the peer's controller answered."""
+
+    def answered(self) -> bool | None:
+        done, r = self.finished()
+        if not done:
+            return None
+        return r is not None and r.ok and ("(ok)" in r.stdout or ": ok" in r.stdout)
+
+
+class MembershipProbe(BackgroundProbe):
     """Corosync's membership, asked in the background: it drops a dead node as soon as it re-forms
     (token + consensus), while the CIB shows the node until a DC records the loss, seconds later
     when the dead node was the DC. result(): None while it runs, then "member", "left" or
@@ -67,19 +77,15 @@ class MembershipProbe:
     none, and an absent name must not be taken for a node that left."""
 
     def __init__(self, job: Background | None, peer: str, node_id: str, local: str = "", *, cmap: bool = False) -> None:
-        self.job, self.peer, self.node_id, self.cmap = job, peer, node_id, cmap
+        super().__init__(job)
+        self.peer, self.node_id, self.cmap = peer, node_id, cmap
         self.local = local or os.uname().nodename
 
     def result(self) -> str | None:
-        if self.job is None:
-            return "unknown"
-        try:
-            r = self.job.result()
-        except CommandTimeout:
-            return "unknown"
-        if r is None:
+        done, r = self.finished()
+        if not done:
             return None
-        lines = r.stdout.splitlines() if r.ok else []
+        lines = r.stdout.splitlines() if r is not None and r.ok else []
         if self.cmap:
             status = {m.group(1): m.group(2) for m in map(CMAP_STATUS.match, lines) if m}
             return {"joined": "member", "left": "left"}.get(status.get(self.node_id, ""), "unknown")
@@ -93,30 +99,14 @@ class MembershipProbe:
             return "unknown"
         return "member" if self.peer in names or self.node_id in ids else "left"
 
-    def cancel(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
 
-
-class FenceJob:
+class FenceJob(BackgroundProbe):
     """``stonith_admin`` fencing the peer in the background: result() is None while it runs, then
     whether the fencer says the peer was fenced."""
 
-    def __init__(self, job: Background | None) -> None:
-        self.job = job
-
     def result(self) -> bool | None:
-        if self.job is None:
-            return False
-        try:
-            r = self.job.result()
-        except CommandTimeout:
-            return False
-        return None if r is None else r.ok
-
-    def cancel(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
+        done, r = self.finished()
+        return None if not done else r is not None and r.ok
 
 
 class Cluster:
