@@ -100,15 +100,6 @@ class MembershipProbe(BackgroundProbe):
         return "member" if self.peer in names or self.node_id in ids else "left"
 
 
-class FenceJob(BackgroundProbe):
-    """``stonith_admin`` fencing the peer in the background: result() is None while it runs, then
-    whether the fencer says the peer was fenced."""
-
-    def result(self) -> bool | None:
-        done, r = self.finished()
-        return None if not done else r is not None and r.ok
-
-
 class Cluster:
     """What the handler asks Pacemaker, each with a short timeout (it runs while I/O is frozen)."""
 
@@ -165,24 +156,14 @@ class Cluster:
         except ToolNotFound:
             return MembershipProbe(None, peer, node_id, cmap=cmap)
 
-    @staticmethod
-    def _fence_argv(peer: str, seconds: float, action: str) -> list[str]:
-        return ["stonith_admin", "--fence" if action == "off" else "--reboot", peer,
-                "--timeout", str(max(1, int(seconds))), "--tolerance", "5", "--tag", "alua-fence-peer"]
-
     def fence(self, peer: str, seconds: float, action: str = "reboot") -> bool:
         """Pacemaker's fencer fences the peer with the cluster's own devices, with the cluster's
         stonith-action, so that a request of the cluster's own (or dlm_controld's) for the same
         node merges with this one, and one that succeeded in the last 5 s makes it a no-op."""
-        r = self._run(self._fence_argv(peer, seconds, action), seconds + 5)
+        r = self._run(["stonith_admin", "--fence" if action == "off" else "--reboot", peer,
+                       "--timeout", str(max(1, int(seconds))), "--tolerance", "5", "--tag", "alua-fence-peer"],
+                      seconds + 5)
         return r is not None and r.ok
-
-    def start_fence(self, peer: str, seconds: float, action: str = "reboot") -> FenceJob:
-        """fence(), in the background (the caller watches the CIB meanwhile)."""
-        try:
-            return FenceJob(self.runner.start(self._fence_argv(peer, seconds, action), timeout=seconds + 5))
-        except ToolNotFound:
-            return FenceJob(None)
 
     def drbd_minor(self, minor: str) -> ProcMinor | None:
         try:

@@ -192,12 +192,7 @@ def corosync_first(opts: Options, cluster: Cluster, peer: str, log, clock, sleep
     start = clock()
     log(f"{peer} is not in corosync's membership: asking Pacemaker's fencer to fence it")
     started = early(configured)
-    job = cluster.start_fence(peer, min(30.0, opts.timeout), configured.cluster_property("stonith-action", "reboot"))
-    try:
-        while (fenced := job.result()) is None:
-            sleep(min(opts.poll, 0.05))
-    finally:
-        job.cancel()
+    fenced = cluster.fence(peer, min(30.0, opts.timeout), configured.cluster_property("stonith-action", "reboot"))
     log(f"{peer}: {'fenced' if fenced else 'not fenced by this request'} ({clock() - start:.1f} s)")
     if fenced and started and cluster.constraint_placed():
         log(f"{peer} was fenced and the constraint is written ({clock() - start:.1f} s)")

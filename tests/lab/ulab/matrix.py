@@ -18,7 +18,7 @@ import os
 import time
 
 from . import topology as T
-from .scenario import GiveUp, StageFailed, wait_for
+from .scenario import GiveUp, StageFailed, at_once, wait_for
 from support.observe import active_roles, failure_lines
 from .uml import LabTimeout, silent_boot
 
@@ -52,7 +52,6 @@ class MatrixMixin:
         the report, and its view of the ALUA groups must be what the node's sampler reads from sysfs
         (the newest sample, taken after the command's read; states settling: asked again once)."""
         import json
-        from concurrent.futures import ThreadPoolExecutor
 
         def ask(node: str) -> dict:
             res = self.n(node).run(["/usr/sbin/alua-status", "--json"], timeout=60, check=False)
@@ -66,8 +65,7 @@ class MatrixMixin:
                     "groups": {f"{u}/{n}": v for u, m in units.items() for n, v in m.items() if v is not None}}
 
         nodes = [n for n in T.STORAGE if self.n(n).running()]
-        with ThreadPoolExecutor(max_workers=len(nodes) or 1) as pool:
-            snap = dict(zip(nodes, pool.map(ask, nodes)))
+        snap = at_once(ask, nodes)
         time.sleep(0.6)  # the samplers read every 0.25 s: their newest sample now follows the commands' reads
         for node in nodes:
             if snap[node]["groups"] != self.last_alua_sample(node):
@@ -345,14 +343,11 @@ class MatrixMixin:
         ini.sh("umount /share", timeout=120)
         wait_for("DRBD in sync on both", lambda: all("ds:UpToDate/UpToDate" in self.drbd_state(n) and
                                                      "cs:Connected" in self.drbd_state(n) for n in T.STORAGE), 120)
-        from concurrent.futures import ThreadPoolExecutor
-
         def checksum(node: str) -> str:
             size = self.n(node).sh("blockdev --getsize64 /dev/drbd0", timeout=30).strip()
             return self.n(node).sh(f"head -c {size} /dev/ubdb | sha256sum", timeout=300).split()[0]
 
-        with ThreadPoolExecutor(max_workers=len(T.STORAGE)) as pool:  # one UML CPU each: at once
-            sums = dict(zip(T.STORAGE, pool.map(checksum, T.STORAGE)))
+        sums = at_once(checksum, T.STORAGE)
         self.r.facts["backing_sha256"] = sums
         if len(set(sums.values())) != 1:
             raise StageFailed(f"the two backing disks differ (diverged data): {sums}")

@@ -194,6 +194,15 @@ def crm_layers(variant: T.Variant) -> tuple[str, str, list[str]]:
     return "\n".join(base), stack, sources
 
 
+def at_once(fn, nodes) -> dict:
+    """fn(node) for every node at the same time (each instance has its own UML CPU): {node: result}."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    nodes = list(nodes)
+    with ThreadPoolExecutor(max_workers=len(nodes) or 1) as pool:
+        return dict(zip(nodes, pool.map(fn, nodes)))
+
+
 def base_cib(crm_file: str, cib: str) -> None:
     """The base CIB, built with the host's own crmsh on a CIB file (no daemon, as tests/crm do):
     under a second, where the same load inside a UML node took 60-80 s.  The host has no
@@ -310,11 +319,8 @@ class StackMixin:
             f.write(stack)
         self.r.facts["crm_sources"] = sources
         base_cib(os.path.join(cdir, "base.crm"), os.path.join(cdir, "cib.xml"))
-        from concurrent.futures import ThreadPoolExecutor
-
         def on_both(cmd: str) -> None:
-            with ThreadPoolExecutor(max_workers=len(T.STORAGE)) as pool:
-                list(pool.map(lambda node: self.n(node).sh(cmd, timeout=60), T.STORAGE))
+            at_once(lambda node: self.n(node).sh(cmd, timeout=60), T.STORAGE)
 
         # enabled (a returning node starts its cluster stack at boot) with the links `systemctl
         # enable` makes for WantedBy=multi-user.target, without the five daemon reloads its

@@ -83,10 +83,6 @@ class FakeCluster:
             self.states = [fp.FENCED]
         return self.fences
 
-    def start_fence(self, peer, seconds, action="reboot"):
-        fenced = self.fence(peer, seconds, action)
-        return types.SimpleNamespace(result=lambda: fenced, cancel=lambda: None)
-
     def promoted_here(self, clone, me):
         self.asked.append(f"locate {clone}")
         return self.promoted
