@@ -49,7 +49,9 @@ def test_whole_lab_from_scratch(variant):
     with open(os.path.join(workdir, "last", "results.json")) as f:
         results = json.load(f)
     failed = [s for s in results["stages"] if s["status"] != "passed"]
-    assert proc.returncode == 0 and not failed, proc.stdout[-6000:] + proc.stderr[-3000:]
+    # the failed stages' own reasons first: the report's tail alone does not say which stage failed
+    why = "".join(f"stage {s['stage']}: {s['status']}: {s['details']}\n" for s in failed)
+    assert proc.returncode == 0 and not failed, why + proc.stdout[-6000:] + proc.stderr[-3000:]
     facts = results["facts"]
     assert facts["variant"] == variant
     assert facts["two_active"] == [], facts["two_active"]

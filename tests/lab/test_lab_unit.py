@@ -383,16 +383,19 @@ def test_failover_from_journal():
     text = ("999.0 hpms02 kernel: drbd vg1: peer( Primary -> Unknown ) conn( Connected -> NetworkFailure ) "
             "pdsk( UpToDate -> DUnknown ) susp( 0 -> 1 )\n"
             "999.25 hpms02 kernel: drbd vg1: helper command: /sbin/drbdadm fence-peer vg1\n"
+            "1000.0 hpms02 alua-fence-peer[77]: vg1: lost the connection to hpms01; waiting until it is fenced "
+            "or answers\n"
             "1000.5 hpms02 pacemaker-controld[1]:  notice: Node hpms01 state is now lost\n"
-            "1000.75 hpms02 alua-fence-peer[77]: hpms01 does not answer: asking Pacemaker's fencer to fence it "
-            "(1.1 s)\n"
+            "1000.75 hpms02 alua-fence-peer[77]: hpms01 is not in corosync's membership: asking Pacemaker's "
+            "fencer to fence it\n"
             "1001.5 hpms02 pacemaker-fenced[9]:  notice: Operation 'off' targeting hpms01 by hpms02 for "
             "pacemaker-controld.7@hpms02: OK\n"
             "1001.75 hpms02 alua-fence-peer[77]: hpms01: fenced (2.0 s)\n"
             "1002.0 hpms02 kernel: drbd vg1: helper command: /sbin/drbdadm fence-peer vg1 exit code 7 (0x700)\n"
             "1004.25 hpms02 pacemaker-controld[1]:  notice: Result of promote operation for p_lio on hpms02: ok\n")
     fo = report.failover_from_journal(text, "hpms01", "hpms02", t_kill=998.0)
-    assert fo == {"drbd_lost": 1.0, "handler_called": 1.25, "membership_lost": 2.5, "handler_fences": 2.75,
+    assert fo == {"drbd_lost": 1.0, "handler_called": 1.25, "handler_started": 2.0, "membership_lost": 2.5,
+                  "handler_fences": 2.75,
                   "handler_fenced": 3.75, "fenced_confirmed": 3.5, "handler_returned": 4.0, "promote_ok": 6.25}
 
 

@@ -118,8 +118,11 @@ class MatrixMixin:
         return len(ready) == 4
 
     def wait_redundant(self, row: dict, timeout: float = 300) -> None:
-        wait_for("the stack fully redundant again (DRBD UpToDate/Primary on both, ALUA promoted/unpromoted, "
-                 "4 paths ready)", self.redundant, timeout, interval=1)
+        try:
+            wait_for("the stack fully redundant again (DRBD UpToDate/Primary on both, ALUA promoted/unpromoted, "
+                     "4 paths ready)", self.redundant, timeout, interval=1)
+        except StageFailed as e:
+            raise StageFailed(f"{e}; {self.stack_state()}") from None
         row["t_redundant"] = time.time()
         self.r.event(f"{row['fault']}: fully redundant")
 
@@ -190,8 +193,22 @@ class MatrixMixin:
                 raise GiveUp(f"{node} returned but a start failed there: {'; '.join(fatal)}")
             return st if st.get(alua, {}).get(node) == "Unpromoted" else None
 
-        wait_for(f"{node} rejoined with {alua} unpromoted", rejoined, 400, interval=2)
+        try:
+            wait_for(f"{node} rejoined with {alua} unpromoted", rejoined, 400, interval=2)
+        except StageFailed as e:
+            raise StageFailed(f"{e}; {self.stack_state()}") from None
         self.r.event(f"{row['fault']}: {node} rejoined unpromoted")
+
+    def stack_state(self) -> str:
+        """What a stage that timed out waiting for the stack says it saw: DRBD on each node, the
+        resources' roles and Pacemaker's failed actions."""
+        drbd = "; ".join(f"{n} DRBD {self.drbd_state(n) or 'not answering'}" for n in T.STORAGE)
+        try:
+            xml = self.mon()
+            roles, failures = active_roles(xml), failure_lines(xml)
+        except Exception as e:  # noqa: BLE001 - the stage has failed already; say what could be read
+            return f"{drbd}; crm_mon: {e}"
+        return f"{drbd}; roles {roles}; failed actions: {'; '.join(failures) or 'none'}"
 
     # -- faults ----------------------------------------------------------------
 

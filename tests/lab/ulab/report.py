@@ -180,7 +180,9 @@ def failover_from_journal(text: str, victim: str, survivor: str, t_kill: float, 
         "handler_called": r"helper command: /sbin/drbdadm fence-peer(?! .*exit code)",
         "membership_lost": rf"(Node {victim} state is now lost|{victim}.*left|Removing all {victim})",
         # alua-fence-peer asks the fencer itself (--fence-after) and learns it succeeded
-        "handler_fences": rf"alua-fence-peer\[\d+\]: {victim} does not answer",
+        # the handler's first line: after drbdadm, the shell and its own Python start
+        "handler_started": rf"alua-fence-peer\[\d+\]: \S+: lost the connection to {victim}",
+        "handler_fences": rf"alua-fence-peer\[\d+\]: {victim} (does not answer|is not in corosync's membership)",
         "handler_fenced": rf"alua-fence-peer\[\d+\]: {victim}: fenced \(",
         "fenced_confirmed": rf"Operation '(off|reboot)' .*{victim}.*: OK",
         "handler_returned": r"helper command: /sbin/drbdadm fence-peer .*exit code",
