@@ -564,7 +564,7 @@ def test_fence_lab_without_the_service_fails_in_bounded_time(tmp_path):
 def test_drbd_has_its_own_network_and_the_fencing_policy():
     res = T.drbd_res("ms_scst")
     assert "fencing resource-and-stonith;" in res
-    assert 'fence-peer "/usr/sbin/alua-fence-peer --promotable ms_scst --fence-after 1 -- ' \
+    assert 'fence-peer "/usr/bin/nice -n -10 /usr/sbin/alua-fence-peer --promotable ms_scst --fence-after 1 -- ' \
            '/usr/lib/drbd/crm-fence-peer.sh' in res
     assert "--suicide-on-failure-if-primary" in res
     assert 'after-resync-target "/usr/lib/drbd/crm-unfence-peer.sh";' in res

@@ -150,10 +150,13 @@ def ahead_of_the_node(log):
     survivor of a node loss the scheduler, the transition's notifications and the monitors
     compete for one CPU (lab Finding 27).  The block only waits on its commands; the CIB polling
     after it runs at the normal value, so that it never starves the cluster's own recording of
-    the loss (lab, 2026-12-03: a handler at -10 polling the CIB held back the fence agent)."""
+    the loss (lab, 2026-12-03: a handler at -10 polling the CIB held back the fence agent).
+
+    DRBD's handler line may start it at the raised value already (``nice -n -10``, crm/README:
+    its own Python start then runs ahead too); the polling still goes back to the normal value."""
     try:
-        before = os.getpriority(os.PRIO_PROCESS, 0)
-        os.setpriority(os.PRIO_PROCESS, 0, HURRY)
+        before = max(os.getpriority(os.PRIO_PROCESS, 0), 0)
+        os.setpriority(os.PRIO_PROCESS, 0, min(HURRY, before))
     except OSError as e:
         log(f"cannot raise my priority: {e.strerror}")
         yield

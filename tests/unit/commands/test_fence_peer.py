@@ -702,6 +702,13 @@ def test_the_first_phase_runs_ahead_of_the_node_and_the_polling_does_not(monkeyp
     quorum = [a for a in cluster.asked if a.startswith("quorumtool")]
     assert quorum[0] == f"quorumtool at {fp.HURRY}" and "quorumtool at 0" in quorum  # the loop's
 
+    # started at -10 by DRBD's handler line (crm/README): the polling still runs at the normal value
+    seen.clear()
+    monkeypatch.setattr(fp.os, "getpriority", lambda which, who: fp.HURRY)
+    with fp.ahead_of_the_node(logs := []):
+        assert seen == [fp.HURRY]
+    assert seen == [fp.HURRY, 0] and logs == []
+
     def refuse(which, who, value):
         raise PermissionError(13, "Permission denied")
 
