@@ -64,7 +64,7 @@ def matrix(faults: list[tuple[str, str]]) -> list[tuple[str, tuple[str, ...], st
 
 MATRIX = matrix(MATRIX_FAULTS)
 MATRIX_ALL = matrix([*MATRIX_FAULTS, FREEZE])
-ORDERS = {"testing": TESTING, "matrix": MATRIX, "matrix-all": MATRIX_ALL}
+ORDERS = {"testing": TESTING, "matrix": MATRIX, "matrix-all": MATRIX_ALL, "freeze": matrix([FREEZE])}
 ORDER = TESTING  # kept for callers that list the stages
 
 

@@ -361,8 +361,12 @@ class MatrixMixin:
         wait_for("DRBD in sync on both", lambda: all("ds:UpToDate/UpToDate" in self.drbd_state(n) and
                                                      "cs:Connected" in self.drbd_state(n) for n in T.STORAGE), 120)
         def checksum(node: str) -> str:
+            # O_DIRECT: DRBD writes the backing disk with its own bios, past /dev/ubdb's page cache,
+            # so a buffered read returns what the node cached before (a node that never rebooted
+            # showed its first MiB as the zeros read at boot, where both disks hold the PV label)
             size = self.n(node).sh("blockdev --getsize64 /dev/drbd0", timeout=30).strip()
-            return self.n(node).sh(f"head -c {size} /dev/ubdb | sha256sum", timeout=300).split()[0]
+            return self.n(node).sh(f"dd if=/dev/ubdb iflag=direct,count_bytes bs=1M count={size} status=none "
+                                   "| sha256sum", timeout=300).split()[0]
 
         sums = at_once(checksum, T.STORAGE)
         self.r.facts["backing_sha256"] = sums
