@@ -759,3 +759,26 @@ def test_cpu_busy_from_the_samplers_proc_stat_counters(tmp_path):
     assert cpu_busy(str(path), 10.5, 12.5) == 0.75  # 10.0 .. 13.0: 150 of 200 ticks busy
     assert cpu_busy(str(path), 9.0, 11.0) is None and cpu_busy(str(path), 10.0, 20.0) is None
     assert cpu_busy(str(tmp_path / "missing.jsonl"), 0, 1) is None
+
+
+def test_a_stuck_stage_reads_the_newest_boots_drbd_lines_from_the_share(tmp_path):
+    """When a node no longer answers, what its kernel last said of DRBD still comes from the journal
+    it streamed to the share: the newest boot's file (boot-10 after boot-9), DRBD lines only."""
+    from ulab import matrix
+
+    journal = tmp_path / "nodes" / "hpms01" / "journal"
+    journal.mkdir(parents=True)
+    (journal / "boot-9.txt").write_text("1.0 hpms01 kernel: drbd vg1: old boot\n")
+    (journal / "boot-10.txt").write_text("2.0 hpms01 kernel: drbd vg1: conn( WFConnection -> WFReportParams )\n"
+                                         "2.1 hpms01 corosync[1]: drbd in a daemon's line\n"
+                                         "2.2 hpms01 kernel: block drbd0: short read expecting header\n")
+
+    class Lab:
+        share = str(tmp_path)
+
+    class Matrix(matrix.MatrixMixin):
+        lab = Lab()
+
+    assert Matrix().last_drbd_lines("hpms01") == ["drbd vg1: conn( WFConnection -> WFReportParams )",
+                                                  "block drbd0: short read expecting header"]
+    assert Matrix().last_drbd_lines("hpms02") == []

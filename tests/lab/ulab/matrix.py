@@ -203,12 +203,26 @@ class MatrixMixin:
         """What a stage that timed out waiting for the stack says it saw: DRBD on each node, the
         resources' roles and Pacemaker's failed actions."""
         drbd = "; ".join(f"{n} DRBD {self.drbd_state(n) or 'not answering'}" for n in T.STORAGE)
+        drbd += "".join(f"; {n}'s last DRBD lines: {' | '.join(self.last_drbd_lines(n))}" for n in T.STORAGE)
         try:
             xml = self.mon()
             roles, failures = active_roles(xml), failure_lines(xml)
         except Exception as e:  # noqa: BLE001 - the stage has failed already; say what could be read
             return f"{drbd}; crm_mon: {e}"
         return f"{drbd}; roles {roles}; failed actions: {'; '.join(failures) or 'none'}"
+
+    def last_drbd_lines(self, node: str, count: int = 4) -> list[str]:
+        """The newest kernel lines about DRBD in node's journal as it streams to the share (read on
+        the host: they are there even when the node no longer answers commands)."""
+        import glob
+
+        boots = sorted(glob.glob(os.path.join(self.lab.share, "nodes", node, "journal", "boot-*.txt")),
+                       key=lambda p: int(p.rsplit("-", 1)[1].split(".")[0]))
+        if not boots:
+            return []
+        with open(boots[-1], errors="replace") as f:
+            lines = [ln.split(" kernel: ", 1)[1].strip() for ln in f if " kernel: " in ln and "drbd" in ln]
+        return lines[-count:]
 
     # -- faults ----------------------------------------------------------------
 
