@@ -118,11 +118,8 @@ class MatrixMixin:
         return len(ready) == 4
 
     def wait_redundant(self, row: dict, timeout: float = 300) -> None:
-        try:
-            wait_for("the stack fully redundant again (DRBD UpToDate/Primary on both, ALUA promoted/unpromoted, "
-                     "4 paths ready)", self.redundant, timeout, interval=1)
-        except StageFailed as e:
-            raise StageFailed(f"{e}; {self.stack_state()}") from None
+        self.wait_for_stack("the stack fully redundant again (DRBD UpToDate/Primary on both, ALUA "
+                            "promoted/unpromoted, 4 paths ready)", self.redundant, timeout, interval=1)
         row["t_redundant"] = time.time()
         self.r.event(f"{row['fault']}: fully redundant")
 
@@ -193,11 +190,15 @@ class MatrixMixin:
                 raise GiveUp(f"{node} returned but a start failed there: {'; '.join(fatal)}")
             return st if st.get(alua, {}).get(node) == "Unpromoted" else None
 
+        self.wait_for_stack(f"{node} rejoined with {alua} unpromoted", rejoined, 400, interval=2)
+        self.r.event(f"{row['fault']}: {node} rejoined unpromoted")
+
+    def wait_for_stack(self, what: str, fn, timeout: float, interval: float):
+        """wait_for, and a wait that fails says what the stack showed then (stack_state)."""
         try:
-            wait_for(f"{node} rejoined with {alua} unpromoted", rejoined, 400, interval=2)
+            return wait_for(what, fn, timeout, interval=interval)
         except StageFailed as e:
             raise StageFailed(f"{e}; {self.stack_state()}") from None
-        self.r.event(f"{row['fault']}: {node} rejoined unpromoted")
 
     def stack_state(self) -> str:
         """What a stage that timed out waiting for the stack says it saw: DRBD on each node, the
