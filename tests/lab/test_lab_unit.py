@@ -597,6 +597,9 @@ def test_matrix_runs_every_fault_of_the_issue_each_after_the_last():
     for name, _needs, _what in driver.MATRIX_ALL:
         assert hasattr(driver.Full, name.replace("-", "_")), name
     assert T.VARIANTS["scst"].faults == "matrix" and T.VARIANTS["lio"].faults == "testing"
+    kills_only = [s[0] for s in driver.ORDERS["kills"]]
+    assert [n for n in kills_only if n.startswith("promoted-kill")] == ["promoted-kill-1", "promoted-kill-2"]
+    assert "paths-cut" not in kills_only and "data-compare" in kills_only and kills_only[-1] == "alua-samples"
 
 
 def test_fault_table_windows_stalls_errors_and_samples():
@@ -782,3 +785,49 @@ def test_a_stuck_stage_reads_the_newest_boots_drbd_lines_from_the_share(tmp_path
     assert Matrix().last_drbd_lines("hpms01") == ["drbd vg1: conn( WFConnection -> WFReportParams )",
                                                   "block drbd0: short read expecting header"]
     assert Matrix().last_drbd_lines("hpms02") == []
+
+
+def test_a_stuck_stage_quotes_the_cluster_daemons_warnings_and_results_at_their_event_second(tmp_path):
+    """What Pacemaker said when a stage got stuck (a CI run on another machine leaves only the
+    test's message): warnings, errors and operation results of the cluster's daemons, not their
+    notices or other programs' lines, timed as the report's Events are (seconds from the first)."""
+    from ulab import matrix
+
+    journal = tmp_path / "nodes" / "hpms02" / "journal"
+    journal.mkdir(parents=True)
+    (journal / "boot-1.txt").write_text(
+        "110.0 hpms02 pacemaker-controld[7]: notice: State transition S_IDLE -> S_POLICY_ENGINE\n"
+        "112.5 hpms02 pacemaker-controld[7]: notice: Result of promote operation for p_scst on hpms02: ok\n"
+        "113.0 hpms02 pacemaker-execd[5]: warning: p_lvm_vg1_monitor_30000 process (PID 9) timed out\n"
+        "113.2 hpms02 sshd[3]: error: not the cluster's\n"
+        "113.4 hpms02 pacemaker-controld[7]: error: Result of monitor operation for p_lvm_vg1 on hpms02: "
+        "Timed Out after 90s\n"
+        "a torn line\n")
+
+    class Lab:
+        share = str(tmp_path)
+
+    class Run:
+        events = [(100.0, "fio started")]
+
+    class Matrix(matrix.MatrixMixin):
+        lab, r = Lab(), Run()
+
+    assert Matrix().last_cluster_lines("hpms02") == [
+        "+12.5 pacemaker-controld: notice: Result of promote operation for p_scst on hpms02: ok",
+        "+13.0 pacemaker-execd: warning: p_lvm_vg1_monitor_30000 process (PID 9) timed out",
+        "+13.4 pacemaker-controld: error: Result of monitor operation for p_lvm_vg1 on hpms02: Timed Out after 90s"]
+    assert Matrix().last_cluster_lines("hpms02", count=1) == [
+        "+13.4 pacemaker-controld: error: Result of monitor operation for p_lvm_vg1 on hpms02: Timed Out after 90s"]
+
+
+def test_instances_can_be_kept_on_some_host_cpus_to_show_a_slower_machine(monkeypatch):
+    from ulab import uml
+
+    monkeypatch.delenv("ALUA_LAB_CPUS", raising=False)
+    assert uml.cpu_pinning() == []
+    monkeypatch.setenv("ALUA_LAB_CPUS", "0-1,3")
+    assert uml.cpu_pinning() == ["taskset", "-c", "0-1,3"]
+    monkeypatch.setenv("ALUA_LAB_CPUS", "0; reboot")
+    with pytest.raises(ValueError, match="ALUA_LAB_CPUS"):
+        uml.cpu_pinning()

@@ -64,7 +64,9 @@ def matrix(faults: list[tuple[str, str]]) -> list[tuple[str, tuple[str, ...], st
 
 MATRIX = matrix(MATRIX_FAULTS)
 MATRIX_ALL = matrix([*MATRIX_FAULTS, FREEZE])
-ORDERS = {"testing": TESTING, "matrix": MATRIX, "matrix-all": MATRIX_ALL, "freeze": matrix([FREEZE])}
+# two kills alone (one each way), e.g. with ALUA_LAB_CPUS on a slowed machine (Finding 31)
+KILLS = matrix(MATRIX_FAULTS[2:4])
+ORDERS = {"testing": TESTING, "matrix": MATRIX, "matrix-all": MATRIX_ALL, "freeze": matrix([FREEZE]), "kills": KILLS}
 ORDER = TESTING  # kept for callers that list the stages
 
 

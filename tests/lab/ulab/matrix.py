@@ -26,6 +26,8 @@ from .uml import LabTimeout, silent_boot
 FREEZE_SECONDS = 12.0
 #: how long a cut stays cut
 CUT_SECONDS = 10.0
+#: the journal identifiers a stuck stage quotes (last_cluster_lines)
+CLUSTER_IDENTS = ("pacemaker", "corosync", "dlm_controld", "lvmlockd", "alua-", "crm-fence-peer", "fence_lab")
 
 
 class MatrixMixin:
@@ -81,7 +83,7 @@ class MatrixMixin:
 
     def fault_begin(self, name: str, victim: str, what: str) -> dict:
         # each fault starts from steady I/O (100 IOPS), so the stall measured is its own
-        wait_for("steady I/O before the fault", lambda: self.io_continues(3) >= 200, 90, interval=0)
+        self.wait_for_stack("steady I/O before the fault", lambda: self.io_continues(3) >= 200, 90, interval=0)
         row = self.new_fault(name, victim, what)
         self.status_snapshot(row, "before")
         row["t0"] = time.time()  # the fault's clock starts after the status read
@@ -131,20 +133,20 @@ class MatrixMixin:
         self.wait_own_group_active(node, timeout)
         row["t_promoted"] = time.time()
         self.r.event(f"{row['fault']}: {node} promoted (its group active in sysfs)")
-        wait_for("I/O completing again", lambda: self.io_continues(1.0) > 0, 90, interval=0)
+        self.wait_for_stack("I/O completing again", lambda: self.io_continues(1.0) > 0, 90, interval=0)
 
         def check():
             st = self.roles(node)
             return st if st.get(self.v.alua, {}).get(node) == "Promoted" else None
 
-        wait_for(f"{self.v.alua} promoted on {node} in Pacemaker's view", check, timeout, interval=1)
+        self.wait_for_stack(f"{self.v.alua} promoted on {node} in Pacemaker's view", check, timeout, interval=1)
         self.status_snapshot(row, "during")
 
     def wait_fenced(self, row: dict, node: str, timeout: float = 60) -> float:
         def check():
             return [f for f in self.r.facts.get("fencing", []) if f["node"] == node and f["t"] >= row["t0"]]
 
-        fenced = wait_for(f"{node} fenced", check, timeout, interval=0.2)
+        fenced = self.wait_for_stack(f"{node} fenced", check, timeout, interval=0.2)
         return fenced[0]["t"] - row["t0"]
 
     def breakdown(self, row: dict, survivor: str) -> None:
@@ -193,7 +195,7 @@ class MatrixMixin:
         self.wait_for_stack(f"{node} rejoined with {alua} unpromoted", rejoined, 400, interval=2)
         self.r.event(f"{row['fault']}: {node} rejoined unpromoted")
 
-    def wait_for_stack(self, what: str, fn, timeout: float, interval: float):
+    def wait_for_stack(self, what: str, fn, timeout: float, interval: float = 1.0):
         """wait_for, and a wait that fails says what the stack showed then (stack_state)."""
         try:
             return wait_for(what, fn, timeout, interval=interval)
@@ -205,6 +207,8 @@ class MatrixMixin:
         resources' roles and Pacemaker's failed actions."""
         drbd = "; ".join(f"{n} DRBD {self.drbd_state(n) or 'not answering'}" for n in T.STORAGE)
         drbd += "".join(f"; {n}'s last DRBD lines: {' | '.join(self.last_drbd_lines(n))}" for n in T.STORAGE)
+        drbd += "".join(f"; {n}'s last cluster warnings and results: {' | '.join(self.last_cluster_lines(n))}"
+                        for n in T.STORAGE)
         try:
             xml = self.mon()
             roles, failures = active_roles(xml), failure_lines(xml)
@@ -212,18 +216,48 @@ class MatrixMixin:
             return f"{drbd}; crm_mon: {e}"
         return f"{drbd}; roles {roles}; failed actions: {'; '.join(failures) or 'none'}"
 
-    def last_drbd_lines(self, node: str, count: int = 4) -> list[str]:
-        """The newest kernel lines about DRBD in node's journal as it streams to the share (read on
-        the host: they are there even when the node no longer answers commands)."""
+    def journal_tail(self, node: str, keep, count: int) -> list[tuple[float, str]]:
+        """The newest count lines that keep(ident, message) accepts, as (epoch, "ident: message"),
+        from node's journal as it streams to the share (read on the host: they are there even when
+        the node no longer answers commands, Finding 21). The newest boot's file only."""
         import glob
 
         boots = sorted(glob.glob(os.path.join(self.lab.share, "nodes", node, "journal", "boot-*.txt")),
                        key=lambda p: int(p.rsplit("-", 1)[1].split(".")[0]))
         if not boots:
             return []
+        out = []
         with open(boots[-1], errors="replace") as f:
-            lines = [ln.split(" kernel: ", 1)[1].strip() for ln in f if " kernel: " in ln and "drbd" in ln]
-        return lines[-count:]
+            for line in f:
+                parts = line.rstrip("\n").split(" ", 2)  # short-unix: EPOCH HOST IDENT[PID]: MESSAGE
+                if len(parts) < 3 or ": " not in parts[2]:
+                    continue
+                ident, msg = parts[2].split(": ", 1)
+                ident = ident.split("[", 1)[0]
+                try:
+                    t = float(parts[0])
+                except ValueError:
+                    continue
+                if keep(ident, msg):
+                    out.append((t, f"{ident}: {msg.strip()}"))
+        return out[-count:]
+
+    def last_drbd_lines(self, node: str, count: int = 4) -> list[str]:
+        """The newest kernel lines about DRBD in node's journal."""
+        lines = self.journal_tail(node, lambda ident, msg: ident == "kernel" and "drbd" in msg, count)
+        return [text.split(": ", 1)[1] for _, text in lines]
+
+    def last_cluster_lines(self, node: str, count: int = 8) -> list[str]:
+        """The newest warnings and errors of the cluster's daemons and handlers in node's journal,
+        and the controller's operation results, each at its second in the report's Events."""
+        base = self.r.events[0][0] if getattr(self, "r", None) is not None and self.r.events else 0.0
+
+        def keep(ident: str, msg: str) -> bool:
+            if not ident.startswith(CLUSTER_IDENTS):
+                return False
+            return msg.startswith(("warning:", "error:", "crit:")) or "Result of " in msg or "Timed out" in msg
+
+        return [f"+{t - base:.1f} {text}" for t, text in self.journal_tail(node, keep, count)]
 
     # -- faults ----------------------------------------------------------------
 
@@ -239,7 +273,7 @@ class MatrixMixin:
             nodes, v = self.active_group_nodes()
             return v if nodes == {other} else None
 
-        wait_for(f"multipath's I/O on {other}'s paths", on_other, 60, interval=0.5)
+        self.wait_for_stack(f"multipath's I/O on {other}'s paths", on_other, 60, interval=0.5)
         moved = self.io_continues(CUT_SECONDS / 2)
         if moved <= 0:
             raise StageFailed(f"no I/O completed with {prom}'s paths cut")
@@ -320,9 +354,9 @@ class MatrixMixin:
         row = self.fault_begin("replication-cut", other, f"DRBD replication link cut ({other}'s) for "
                                f"{CUT_SECONDS:.0f} s, both nodes alive")
         self.lab.net.link(tap, up=False)
-        loser_t = wait_for("a node fenced (the replication link failed, both Primaries froze)",
-                           lambda: [f for f in self.r.facts.get("fencing", []) if f["t"] >= row["t0"]], 60,
-                           interval=0.2)
+        loser_t = self.wait_for_stack("a node fenced (the replication link failed, both Primaries froze)",
+                                      lambda: [f for f in self.r.facts.get("fencing", []) if f["t"] >= row["t0"]],
+                                      60, interval=0.2)
         loser = loser_t[0]["node"]
         row["victim"] = loser
         row["notes"].append(f"{loser} lost and was fenced after {loser_t[0]['t'] - row['t0']:.1f} s")
@@ -357,14 +391,15 @@ class MatrixMixin:
                 return any(key.rsplit("/", 1)[1] == other and st == state for key, st in groups.items())
             return check
 
-        wait_for(f"{other}'s group offline in {prom}'s view", peer_group("offline"), 60, interval=0.5)
+        self.wait_for_stack(f"{other}'s group offline in {prom}'s view", peer_group("offline"), 60, interval=0.5)
         row["notes"].append(f"{other}'s group offline on {prom}")
         if self.promoted()[0] != prom:
             raise StageFailed(f"the promotion moved away from {prom} when the unpromoted node died")
         self.return_node(row, other)
         self.wait_redundant(row)
         self.breakdown(row, prom)
-        wait_for(f"{other}'s group non-optimized in {prom}'s view again", peer_group("nonoptimized"), 60, interval=0.5)
+        self.wait_for_stack(f"{other}'s group non-optimized in {prom}'s view again", peer_group("nonoptimized"), 60,
+                            interval=0.5)
         return self.fault_end(row)
 
     # -- after the faults ----------------------------------------------------------
@@ -373,8 +408,10 @@ class MatrixMixin:
         """No diverged data: with I/O stopped and DRBD in sync, both backing disks hold the same bytes."""
         ini = self.n(T.INITIATOR)
         ini.sh("umount /share", timeout=120)
-        wait_for("DRBD in sync on both", lambda: all("ds:UpToDate/UpToDate" in self.drbd_state(n) and
-                                                     "cs:Connected" in self.drbd_state(n) for n in T.STORAGE), 120)
+        self.wait_for_stack("DRBD in sync on both", lambda: all("ds:UpToDate/UpToDate" in self.drbd_state(n) and
+                                                                "cs:Connected" in self.drbd_state(n)
+                                                                for n in T.STORAGE), 120)
+
         def checksum(node: str) -> str:
             # O_DIRECT: DRBD writes the backing disk with its own bios, past /dev/ubdb's page cache,
             # so a buffered read returns what the node cached before (a node that never rebooted

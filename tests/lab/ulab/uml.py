@@ -132,7 +132,7 @@ class Instance:
             con.write(f"\n===== lab: boot {self.boots} of {self.name} at {time.ctime()} =====\n".encode())
             con.flush()
             self.proc = subprocess.Popen(
-                [*self.lab.net.nsenter(), *self.argv()], stdin=subprocess.DEVNULL, stdout=con, stderr=con,
+                [*self.lab.net.nsenter(), *cpu_pinning(), *self.argv()], stdin=subprocess.DEVNULL, stdout=con, stderr=con,
                 start_new_session=True, cwd=self.lab.rundir,
             )
         with open(self.pidfile, "w") as f:
@@ -254,6 +254,18 @@ class Instance:
 
 #: console lines after which a guest never becomes ready (systemd freezes, the kernel panics)
 BOOT_FAILURES = ("systemd[1]: Freezing execution", "Kernel panic", "ptrace set fp regs failed")
+
+
+def cpu_pinning() -> list[str]:
+    """ALUA_LAB_CPUS=LIST (taskset's list, e.g. "0") keeps every instance on those host CPUs: with a
+    busy loop of one's own on the same CPU, it shows the stack on a machine several times slower
+    (a CI machine booted the instances in 30 s where this one takes 10-12, lab Finding 31)."""
+    cpus = os.environ.get("ALUA_LAB_CPUS", "")
+    if not cpus:
+        return []
+    if not all(part.replace("-", "", 1).isdigit() for part in cpus.split(",")):
+        raise ValueError(f"ALUA_LAB_CPUS={cpus!r}: expected a CPU list such as 0 or 0,1 or 0-1")
+    return ["taskset", "-c", cpus]
 
 
 def silent_boot(console: str) -> bool:
