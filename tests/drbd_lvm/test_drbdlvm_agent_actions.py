@@ -235,6 +235,61 @@ def test_check_level_10_reads_a_block_from_each_lv(agent, node) -> None:  # noqa
     )
 
 
+def _suspend_drbd(node: Node) -> None:
+    """DRBD holds r0's I/O (as its fencing policy does while the fence-peer handler runs)."""
+    if node.version == "8.4":
+        node.kernel.drbd(proc_drbd(proc_minor_line(0, cs="WFConnection").replace(" r-----", " s-----")))
+    else:
+        node.respond(EVENTS2, events2_v9("r0", 0).replace("suspended:no", "suspended:fencing"))
+
+
+READ0 = ["dd", "if=/dev/dm-0", "of=/dev/null", "bs=4096", "count=1", "iflag=direct", "status=none"]
+
+
+def test_check_level_10_skips_the_read_while_drbd_holds_io_suspended(agent, node) -> None:  # noqa: F811
+    """A Primary that lost its peer freezes I/O until its fence-peer handler answers (seconds,
+    longer than a read may take): a read then waits for DRBD, not for the VG, and failing the
+    monitor would make Pacemaker stop the only node that still serves (CI, 2026-12-07)."""
+    assert agent("start").rc == 0
+    _suspend_drbd(node)
+    node.respond(READ0, stderr="must not run\n", rc=1)
+    result = agent("monitor", interval=RECURRING, check_level=10)
+    assert result.rc == 0, str(result)
+    assert "read check of vg-san skipped: DRBD holds I/O suspended on drbd0" in result.stderr
+    assert not node.fp.call_count(READ0)
+
+
+def test_a_read_that_hangs_because_drbd_suspended_io_meanwhile_is_no_failure(agent, node, monkeypatch) -> None:  # noqa: F811
+    import threading
+
+    from alua.agents import drbd_lvm
+
+    monkeypatch.setattr(drbd_lvm, "READ_CHECK_TIMEOUT", 0.5)
+    assert agent("start").rc == 0
+    node.fp.register(READ0, wait=30)  # blocked in the kernel until DRBD resumes
+    timer = threading.Timer(0.1, _suspend_drbd, (node,))
+    timer.start()
+    began = time.monotonic()
+    result = agent("monitor", interval=RECURRING, check_level=10)
+    timer.join()
+    assert result.rc == 0, str(result)
+    assert "reading a block from vg-san/lun-1 waits: DRBD suspended I/O on drbd0 meanwhile" in result.stderr
+    assert time.monotonic() - began < 10  # the blocked read is left behind, not waited for
+
+
+def test_a_read_that_hangs_with_drbd_running_fails_the_monitor(agent, node, monkeypatch) -> None:  # noqa: F811
+    from alua.agents import drbd_lvm
+
+    monkeypatch.setattr(drbd_lvm, "READ_CHECK_TIMEOUT", 0.3)
+    assert agent("start").rc == 0
+    node.fp.register(READ0, wait=30)
+    began = time.monotonic()
+    result = agent("monitor", interval=RECURRING, check_level=10)
+    assert (result.rc, result.reason) == (1, f"reading a block from {VG}/lun-1 (/dev/dm-0): {' '.join(READ0)} "
+                                             "did not finish within 0.3s")
+    assert time.monotonic() - began < 10
+
+
 # -- start: what it refuses -------------------------------------------------------------------
 
 

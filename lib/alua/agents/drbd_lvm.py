@@ -28,7 +28,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from alua.host.run import CommandRunner
+    from alua.host.run import CommandRunner, Result
     from alua.tools.drbd.reader import DrbdReader
 
 SHORTDESC = "LVM activation that follows DRBD"
@@ -40,7 +40,9 @@ LONGDESC = (
     "a local volume group on single-primary DRBD. The monitor reads device-mapper and DRBD "
     "state from sysfs and /proc (DRBD 9: drbdsetup events2); a volume group lost, suspended or "
     "left on a DRBD device that dropped to Secondary or Outdated fails the monitor. "
-    "OCF_CHECK_LEVEL=10 also reads a block from every logical volume, bounded in time."
+    "OCF_CHECK_LEVEL=10 also reads a block from every logical volume, bounded in time; not while "
+    "DRBD holds I/O suspended, as its fencing policy does until the lost peer is fenced: the read "
+    "would wait for DRBD, and failing then would stop the last node that serves."
 )
 
 STARTED = "started"
@@ -331,7 +333,7 @@ def monitor(ctx: Context) -> ExitStatus:
     if problems:
         raise OcfError(f"volume group {vg}: {'; '.join(problems)}")
     if ctx.env.check_level >= 10:
-        _read_check(ctx, vg, active)
+        _read_check(ctx, vg, active, minors)
     return ExitStatus.OK
 
 
@@ -347,19 +349,58 @@ def _still_suspended(ctx: Context, active: dict[str, dm.DmDevice]) -> list[str]:
     return sorted(suspended)
 
 
-def _read_check(ctx: Context, vg: str, active: dict[str, dm.DmDevice]) -> None:
-    """Read one block from each LV, past the page cache, each read bounded in time."""
-    from alua.host.run import CommandTimeout
+def _read_check(ctx: Context, vg: str, active: dict[str, dm.DmDevice], minors: list[int]) -> None:
+    """Read one block from each LV, past the page cache, each read bounded in time.
 
+    While DRBD holds the I/O of a device under the VG suspended (its fencing policy does so from
+    losing the peer until the fence-peer handler has answered, which takes longer than a read may),
+    a read waits for DRBD, not for the VG: failing here would make Pacemaker stop the only node
+    that still serves (it stops the target first), and the initiator loses its last paths.  The
+    check is skipped then, and a read that times out because DRBD suspended I/O meanwhile is no
+    failure either; DRBD's own state is the DRBD agent's to judge.
+    """
+    from alua.host.run import CommandTimeout
+    from alua.tools.drbd.reader import DrbdReader
+
+    frozen = DrbdReader(ctx.runner).suspended_minors(minors)
+    if frozen:
+        ctx.log.info(f"read check of {vg} skipped: DRBD holds I/O suspended on {_drbd_names(frozen)}")
+        return
     for lv, device in sorted(active.items()):
         argv = ["dd", f"if={device.devnode}", "of=/dev/null", "bs=4096", "count=1", "iflag=direct", "status=none"]
         try:
-            result = ctx.runner.run(argv, timeout=READ_CHECK_TIMEOUT)
+            result = _bounded_read(ctx, argv)
         except CommandTimeout as e:
+            frozen = DrbdReader(ctx.runner).suspended_minors(minors)  # a fresh read of DRBD's state
+            if frozen:
+                ctx.log.warning(f"reading a block from {vg}/{lv} waits: DRBD suspended I/O on "
+                                f"{_drbd_names(frozen)} meanwhile; read check skipped")
+                return
             raise OcfError(f"reading a block from {vg}/{lv} ({device.devnode}): {e.reason}") from None
         if not result.ok:
             detail = (result.stderr.strip() or f"exit code {result.returncode}").splitlines()[-1]
             raise OcfError(f"reading a block from {vg}/{lv} ({device.devnode}) failed: {detail}")
+
+
+def _bounded_read(ctx: Context, argv: list[str]) -> Result:
+    """The read's Result; CommandTimeout past READ_CHECK_TIMEOUT (or half the action's time left).
+    A read blocked in the kernel cannot be killed until its I/O completes, so it is left behind
+    (it ends when the I/O does), not waited for: waiting would hold the monitor until DRBD resumes."""
+    from alua.host.run import CommandTimeout
+
+    limit = min(READ_CHECK_TIMEOUT, ctx.deadline.remaining() / 2)
+    job = ctx.runner.start(argv, timeout=limit)
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        if job.proc.poll() is not None:
+            return job.result()
+        time.sleep(POLL / 5)
+    job.abandon()
+    raise CommandTimeout(argv, limit)
+
+
+def _drbd_names(minors: list[int]) -> str:
+    return ", ".join(f"drbd{m}" for m in minors)
 
 
 def stop(ctx: Context) -> ExitStatus:

@@ -174,3 +174,9 @@ class Background:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.communicate()
+
+    def abandon(self) -> None:
+        """Kill it and do not wait: a process blocked in the kernel (uninterruptible I/O) dies
+        only once that I/O completes, and the action must not wait for that."""
+        if self.proc.poll() is None:
+            self.proc.kill()

@@ -146,6 +146,19 @@ class DrbdReader:
                     problems.append(problem)
         return problems
 
+    def suspended_minors(self, minors: Iterable[int]) -> list[int]:
+        """Those of minors whose I/O DRBD holds suspended now (its fencing policy freezes a
+        Primary's I/O from losing the peer until the fence-peer handler answers; suspend-io)."""
+        wanted = sorted(set(minors))
+        proc = self.proc()
+        if proc is None:
+            return []
+        if proc.is_v8 and proc.minors:
+            return [m for m in wanted if m in proc.minors and proc.minors[m].suspended]
+        # events2 says why: suspended:user, :fencing, :no-data, :quorum (comma-joined), or :no
+        return [m for m, owner in self.resources_of_minors(wanted).items()
+                if owner is not None and owner.suspended not in ("no", "")]
+
     def problems(self, names: Sequence[str]) -> list[str]:
         """One reason per resource that is not Primary and UpToDate here."""
         found = self.resources(names)
