@@ -798,7 +798,7 @@ def test_a_stuck_stage_quotes_the_cluster_daemons_warnings_and_results_at_their_
     (journal / "boot-1.txt").write_text(
         "110.0 hpms02 pacemaker-controld[7]: notice: State transition S_IDLE -> S_POLICY_ENGINE\n"
         "112.5 hpms02 pacemaker-controld[7]: notice: Result of promote operation for p_scst on hpms02: ok\n"
-        "113.0 hpms02 pacemaker-execd[5]: warning: p_lvm_vg1_monitor_30000 process (PID 9) timed out\n"
+        "113.0 hpms02 pacemaker-execd[5]:  warning: p_lvm_vg1_monitor_30000 process (PID 9) timed out\n"
         "113.2 hpms02 sshd[3]: error: not the cluster's\n"
         "113.4 hpms02 pacemaker-controld[7]: error: Result of monitor operation for p_lvm_vg1 on hpms02: "
         "Timed Out after 90s\n"

@@ -38,6 +38,7 @@ TESTING = [
 ]
 # The fault matrix (issue 14): each fault starts from a fully redundant stack, so each needs the last
 MATRIX_FAULTS = [
+    ("suspended-io", "DRBD's I/O held suspended on the unpromoted node: the VG's deep monitor passes (Finding 31)"),
     ("paths-cut", "both of the initiator's paths to the promoted node cut, then restored"),
     ("switchover", "planned: the promotion moved to the other node (crm_resource --move --promoted), then cleared"),
     ("promoted-kill-1", "promoted node killed, fenced, returns and resyncs"),
@@ -65,7 +66,7 @@ def matrix(faults: list[tuple[str, str]]) -> list[tuple[str, tuple[str, ...], st
 MATRIX = matrix(MATRIX_FAULTS)
 MATRIX_ALL = matrix([*MATRIX_FAULTS, FREEZE])
 # two kills alone (one each way), e.g. with ALUA_LAB_CPUS on a slowed machine (Finding 31)
-KILLS = matrix(MATRIX_FAULTS[2:4])
+KILLS = matrix([f for f in MATRIX_FAULTS if f[0] in ("promoted-kill-1", "promoted-kill-2")])
 ORDERS = {"testing": TESTING, "matrix": MATRIX, "matrix-all": MATRIX_ALL, "freeze": matrix([FREEZE]), "kills": KILLS}
 ORDER = TESTING  # kept for callers that list the stages
 

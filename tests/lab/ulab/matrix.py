@@ -26,6 +26,11 @@ from .uml import LabTimeout, silent_boot
 FREEZE_SECONDS = 12.0
 #: how long a cut stays cut
 CUT_SECONDS = 10.0
+#: how long the suspended-io stage holds a read before it runs the deep monitor: beyond the
+#: 10 s drbd-lvm's read check may take
+READ_HELD_SECONDS = 12.0
+#: the shared VG's primitive in both shipped stacks (crm/stack.crm, crm/stack-lio.crm)
+LVM_RSC = "p_lvm_vg1"
 #: the journal identifiers a stuck stage quotes (last_cluster_lines)
 CLUSTER_IDENTS = ("pacemaker", "corosync", "dlm_controld", "lvmlockd", "alua-", "crm-fence-peer", "fence_lab")
 
@@ -233,13 +238,13 @@ class MatrixMixin:
                 if len(parts) < 3 or ": " not in parts[2]:
                     continue
                 ident, msg = parts[2].split(": ", 1)
-                ident = ident.split("[", 1)[0]
+                ident, msg = ident.split("[", 1)[0], msg.strip()  # Pacemaker's lines: "ident[pid]:  notice: ..."
                 try:
                     t = float(parts[0])
                 except ValueError:
                     continue
                 if keep(ident, msg):
-                    out.append((t, f"{ident}: {msg.strip()}"))
+                    out.append((t, f"{ident}: {msg}"))
         return out[-count:]
 
     def last_drbd_lines(self, node: str, count: int = 4) -> list[str]:
@@ -260,6 +265,46 @@ class MatrixMixin:
         return [f"+{t - base:.1f} {text}" for t, text in self.journal_tail(node, keep, count)]
 
     # -- faults ----------------------------------------------------------------
+
+    def suspended_io(self) -> str:
+        """DRBD's I/O held suspended on the unpromoted node (drbdadm suspend-io: what the fencing
+        policy does on a Primary that lost its peer, until the fence-peer handler answers), longer
+        than drbd-lvm's read check may take: a direct read of the LV there waits, and the VG's deep
+        monitor (OCF_CHECK_LEVEL=10, as Pacemaker runs it every 61 s) still passes.  CI's run of
+        2026-12-07 (Finding 31): that monitor failed on the survivor of a kill, whose I/O DRBD held
+        while the handler ran, and Pacemaker stopped the only target that served."""
+        prom, other = self.promoted()
+        node, res = self.n(other), T.DRBD_RES
+        read = (f"dd if=/dev/{T.VG}/{T.LV} of=/dev/null bs=4096 count=1 iflag=direct status=none; "
+                "echo $? > /run/lab-held-read.rc")
+        node.sh(f"drbdadm suspend-io {res}", timeout=30)
+        try:
+            state = self.drbd_state(other)
+            node.sh(f"rm -f /run/lab-held-read.rc; systemd-run --unit=lab-held-read --collect /bin/sh -c '{read}'",
+                    timeout=30)
+            time.sleep(READ_HELD_SECONDS)
+            if node.run("cat /run/lab-held-read.rc", timeout=30, check=False)["rc"] == 0:
+                raise StageFailed(f"a direct read of {T.VG}/{T.LV} on {other} finished while DRBD held its I/O "
+                                  f"suspended ({state}): this stage would prove nothing")
+            began = time.time()
+            check = node.run(f"crm_resource --force-check=10 --resource {LVM_RSC}", timeout=150, check=False)
+            took = time.time() - began
+        finally:
+            node.sh(f"drbdadm resume-io {res}", timeout=30)
+        self.wait_for_stack(f"the held read on {other} done after resume-io",
+                            lambda: node.run("cat /run/lab-held-read.rc", timeout=30,
+                                             check=False)["stdout"].strip() == "0", 60)
+        said = (check["stdout"] + check["stderr"]).strip()
+        skipped = [ln.strip() for ln in said.splitlines() if "read check of" in ln]
+        if not skipped:  # the agent's line, where crm_resource did not pass its stderr on
+            logged = node.run(f"journalctl --no-pager -o cat --since @{int(began) - 1}", timeout=60, check=False)
+            skipped = [ln.strip() for ln in logged["stdout"].splitlines() if "read check of" in ln]
+        if check["rc"] != 0 or not skipped:
+            raise StageFailed(f"{LVM_RSC}'s deep monitor on {other} with DRBD's I/O suspended ({state}): "
+                              f"exit {check['rc']}: {said[-600:]}")
+        return (f"{other}: DRBD {state.split(' ', 1)[-1]}; a direct read of the LV waited "
+                f"{READ_HELD_SECONDS:.0f} s and finished after resume-io; crm_resource --force-check=10 "
+                f"of {LVM_RSC} passed in {took:.1f} s: {skipped[0][-120:]}")
 
     def paths_cut(self) -> str:
         """Both of the initiator's paths to the promoted node cut (its two path links), then restored."""
