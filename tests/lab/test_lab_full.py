@@ -100,8 +100,9 @@ def test_whole_lab_from_scratch(variant):
     left = lab.leftovers(run_dir)
     assert not left, left
     # The stall target, below 5 s for every fault.  With DRBD's fencing policy on, the survivor's
-    # writes wait for the fencing and the handler: measured 11-20 s (tests/lab/README.md, Finding
-    # 18).  Everything above must hold; this one is issue 14's open part, reported with the figures.
+    # writes wait for the fencing and the handler: 11-20 s at first (tests/lab/README.md, Finding
+    # 18), 3.4-4.97 s on 2026-12-07 here, unknown on CI's slower machine.  Everything above must
+    # hold; this one is issue 14's open part, reported with the figures until CI shows them too.
     slow = [(row["fault"], row["stall"]) for row in table if row["stall"] >= 5]
     if slow:
         pytest.xfail(f"issue 14 open: I/O stall of 5 s or more with fencing resource-and-stonith: {slow}")
