@@ -821,13 +821,24 @@ def test_a_stuck_stage_quotes_the_cluster_daemons_warnings_and_results_at_their_
         "+13.4 pacemaker-controld: error: Result of monitor operation for p_lvm_vg1 on hpms02: Timed Out after 90s"]
 
 
-def test_instances_can_be_kept_on_some_host_cpus_to_show_a_slower_machine(monkeypatch):
+def test_each_instance_is_kept_on_one_host_cpu_round_robin(monkeypatch):
     from ulab import uml
 
     monkeypatch.delenv("ALUA_LAB_CPUS", raising=False)
-    assert uml.cpu_pinning() == []
+    monkeypatch.setattr(uml.os, "sched_getaffinity", lambda pid: {3, 1})
+    assert [uml.cpu_pinning(i) for i in range(3)] == [["taskset", "-c", "1"], ["taskset", "-c", "3"], ["taskset", "-c", "1"]]
+    monkeypatch.setattr(uml.os, "sched_getaffinity", lambda pid: {0})
+    assert uml.cpu_pinning(1) == []  # one CPU: nothing to choose
+    monkeypatch.setenv("ALUA_LAB_CPUS", "none")
+    monkeypatch.setattr(uml.os, "sched_getaffinity", lambda pid: {0, 1})
+    assert uml.cpu_pinning(1) == []
+
+
+def test_instances_can_be_kept_on_some_host_cpus_to_show_a_slower_machine(monkeypatch):
+    from ulab import uml
+
     monkeypatch.setenv("ALUA_LAB_CPUS", "0-1,3")
-    assert uml.cpu_pinning() == ["taskset", "-c", "0-1,3"]
+    assert uml.cpu_pinning(2) == ["taskset", "-c", "0-1,3"]
     monkeypatch.setenv("ALUA_LAB_CPUS", "0; reboot")
     with pytest.raises(ValueError, match="ALUA_LAB_CPUS"):
         uml.cpu_pinning()

@@ -112,11 +112,14 @@ class Instance:
             argv.append(f"eth{i}=tuntap,{tap},{self.mac(i)}")
         return argv
 
+    def index(self) -> int:
+        """This instance's place among the lab's instances, sorted by name."""
+        return sorted(self.lab.instances).index(self.name) if self.name in self.lab.instances else 0
+
     def mac(self, i: int) -> str:
         """A fixed, locally administered MAC per (instance, interface): UML would give every
         instance the same one."""
-        n = sorted(self.lab.instances).index(self.name) if self.name in self.lab.instances else 0
-        return f"52:54:00:1a:{n:02x}:{i:02x}"
+        return f"52:54:00:1a:{self.index():02x}:{i:02x}"
 
     def start(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -132,7 +135,7 @@ class Instance:
             con.write(f"\n===== lab: boot {self.boots} of {self.name} at {time.ctime()} =====\n".encode())
             con.flush()
             self.proc = subprocess.Popen(
-                [*self.lab.net.nsenter(), *cpu_pinning(), *self.argv()], stdin=subprocess.DEVNULL, stdout=con, stderr=con,
+                [*self.lab.net.nsenter(), *cpu_pinning(self.index()), *self.argv()], stdin=subprocess.DEVNULL, stdout=con, stderr=con,
                 start_new_session=True, cwd=self.lab.rundir,
             )
         with open(self.pidfile, "w") as f:
@@ -256,15 +259,23 @@ class Instance:
 BOOT_FAILURES = ("systemd[1]: Freezing execution", "Kernel panic", "ptrace set fp regs failed")
 
 
-def cpu_pinning() -> list[str]:
-    """ALUA_LAB_CPUS=LIST (taskset's list, e.g. "0") keeps every instance on those host CPUs: with a
-    busy loop of one's own on the same CPU, it shows the stack on a machine several times slower
-    (a CI machine booted the instances in 30 s where this one takes 10-12, lab Finding 31)."""
+def cpu_pinning(index: int = 0) -> list[str]:
+    """The taskset prefix of the instance at `index` (its place among the lab's instances, sorted).
+
+    By default each instance is kept on one host CPU, round robin over the CPUs this process may
+    use: a UML guest is a ptrace ping-pong between its kernel and its processes, and a wake-up on
+    another, idle CPU costs 57 us on this 2-vCPU VM where one on the same CPU costs 8 us (lab
+    Finding 32).  ALUA_LAB_CPUS=none leaves them unpinned; ALUA_LAB_CPUS=LIST (taskset's list, e.g.
+    "0") keeps every instance on those CPUs: with a busy loop of one's own on the same CPU, it shows
+    the stack on a machine several times slower (Finding 31)."""
     cpus = os.environ.get("ALUA_LAB_CPUS", "")
-    if not cpus:
+    if cpus == "none":
         return []
+    if not cpus:
+        allowed = sorted(os.sched_getaffinity(0))
+        return ["taskset", "-c", str(allowed[index % len(allowed)])] if len(allowed) > 1 else []
     if not all(part.replace("-", "", 1).isdigit() for part in cpus.split(",")):
-        raise ValueError(f"ALUA_LAB_CPUS={cpus!r}: expected a CPU list such as 0 or 0,1 or 0-1")
+        raise ValueError(f"ALUA_LAB_CPUS={cpus!r}: expected none or a CPU list such as 0 or 0,1 or 0-1")
     return ["taskset", "-c", cpus]
 
 
