@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The real-kernel lab's command line (tools/lab calls this; see README.md beside it).
 
-    lab.py run [--workdir D] [--variant scst|lio|both] [--faults testing|matrix|matrix-all|freeze|kills] [--hold SECONDS]
+    lab.py run [--workdir D] [--variant scst|lio|both] [--faults testing|matrix|freeze|kills] [--hold SECONDS]
                [--until STAGE]
                                                            build (cached) + run every stage
     lab.py build [--workdir D] [--force]                   only the kernel (+ SCST) and the base image
@@ -60,11 +60,11 @@ def main() -> int:
             s.add_argument("--until", default="", help="stop after this stage")
             s.add_argument("--variant", choices=("scst", "lio", "both"), default="both",
                            help="target backend of the storage nodes (default: both, one after the other)")
-            s.add_argument("--faults", choices=("testing", "matrix", "matrix-all", "freeze", "kills"), default="",
+            s.add_argument("--faults", choices=("testing", "matrix", "freeze", "kills"), default="",
                            help="the seed's TESTING section or the fault matrix (default: the matrix on SCST, "
-                                "TESTING on LIO); matrix-all adds the frozen node (Finding 21), freeze runs it alone, kills two "
+                                "TESTING on LIO); freeze runs the frozen node alone, kills two "
                                 "promoted-node kills alone; "
-                                "`--variant both --faults matrix-all` runs it all")
+                                "`--variant both --faults matrix` runs it all")
         if name == "build":
             s.add_argument("--force", action="store_true")
         if name == "scst-probe":
