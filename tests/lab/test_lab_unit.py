@@ -310,10 +310,28 @@ def test_kit_multipath_conf_has_what_the_issue_asks():
     assert "node.session.timeo.replacement_timeout" in conf
 
 
-def test_the_initiator_gets_the_kit_multipath_conf_unchanged():
+def test_the_initiator_gets_the_kit_multipath_conf_unchanged(monkeypatch):
+    monkeypatch.delenv("ALUA_LAB_FAIL_TMO", raising=False)
     kit = _read(os.path.join(scenario.KIT_DIR, "multipath.conf"))
     sc = scenario.Scenario.__new__(scenario.Scenario)
     assert sc.initiator_overlay()["/etc/multipath.conf"] == kit
+
+
+def test_a_shorter_path_failover_can_be_measured_with_alua_lab_fail_tmo(monkeypatch):
+    kit = _read(os.path.join(scenario.KIT_DIR, "multipath.conf"))
+    monkeypatch.setenv("ALUA_LAB_FAIL_TMO", "1")
+    conf = scenario.Scenario.__new__(scenario.Scenario).initiator_overlay()["/etc/multipath.conf"]
+    assert conf.count("fast_io_fail_tmo      1\n") == kit.count("fast_io_fail_tmo      2\n") == 2
+    assert conf.replace("fast_io_fail_tmo      1", "fast_io_fail_tmo      2") == kit
+    iscsid = _read(os.path.join(scenario.KIT_DIR, "iscsid-alua.conf"))
+    short = scenario.with_fail_tmo(iscsid, "node.session.timeo.replacement_timeout = ", 1)
+    assert "node.session.timeo.replacement_timeout = 1\n" in short and short.count("\n") == iscsid.count("\n")
+    for bad in ("0", "1.5", "2\nreboot", "61"):
+        monkeypatch.setenv("ALUA_LAB_FAIL_TMO", bad)
+        with pytest.raises(ValueError, match="ALUA_LAB_FAIL_TMO"):
+            scenario.fail_tmo()
+    with pytest.raises(ValueError, match="no 'nothing' line"):
+        scenario.with_fail_tmo("a 1\n", "nothing ", 1)
 
 
 def test_parse_inquiry():

@@ -113,6 +113,9 @@ def write_report(lab: Lab, sc: Full, r: Results, guard_changed: list[str] | None
              f"run {lab.tag}, total {t_total:.0f} s, work directory {lab.root}",
              f"kernel {lab.kernel.release} ({lab.kernel.info['source']}, our patches), SCST {lab.kernel.info['scst']}; "
              f"target {sc.v.name}, crm/{sc.v.stack_crm}; the project: {r.facts.get('installs', '?')}", ""]
+    if r.facts.get("initiator_fail_tmo"):
+        lines[-1:-1] = [f"initiator: fast_io_fail_tmo and replacement_timeout {r.facts['initiator_fail_tmo']} s "
+                        "(ALUA_LAB_FAIL_TMO; the kit has 2 s)"]
     lines.append("Stages")
     for s in r.stages:
         lines.append(f"  {s['status'].upper():8} {s['stage']:13} {s['seconds']:7.1f} s  {s['details']}")

@@ -143,7 +143,8 @@ class Scenario:
 
     def initiator_overlay(self) -> dict[str, str]:
         files = T.overlay(T.INITIATOR)
-        files["/etc/multipath.conf"] = read(os.path.join(KIT_DIR, "multipath.conf"))  # the kit, unchanged
+        conf = read(os.path.join(KIT_DIR, "multipath.conf"))  # the kit, unchanged unless told
+        files["/etc/multipath.conf"] = with_fail_tmo(conf, "fast_io_fail_tmo      ", fail_tmo())
         return files
 
     # -- stage: DRBD, created once by hand as an admin does ---------------------
@@ -164,6 +165,27 @@ class Scenario:
 
 
 # -- cluster configuration text ---------------------------------------------------
+
+
+def fail_tmo() -> int | None:
+    """ALUA_LAB_FAIL_TMO=N: the initiator's fast_io_fail_tmo and replacement_timeout in seconds
+    instead of the kit's 2 (the trade-off crm/README states); unset, the kit's own files."""
+    value = os.environ.get("ALUA_LAB_FAIL_TMO", "")
+    if not value:
+        return None
+    if not value.isdigit() or not 1 <= int(value) <= 60:
+        raise ValueError(f"ALUA_LAB_FAIL_TMO={value!r}: expected whole seconds from 1 to 60")
+    return int(value)
+
+
+def with_fail_tmo(text: str, key: str, seconds: int | None) -> str:
+    """`text` with every `key`<number> line's number set to `seconds` (None: unchanged)."""
+    if seconds is None:
+        return text
+    out, n = re.subn(rf"^(\s*{re.escape(key)})\d+\s*$", rf"\g<1>{seconds}", text, flags=re.M)
+    if not n:
+        raise ValueError(f"no {key.strip()!r} line to set")
+    return out
 
 
 def read(path: str) -> str:
@@ -477,6 +499,12 @@ class InitiatorMixin:
         import shutil as _sh
 
         _sh.copytree(KIT_DIR, os.path.join(self.lab.share, "kit"), dirs_exist_ok=True)
+        if fail_tmo() is not None:
+            iscsid = os.path.join(self.lab.share, "kit", "iscsid-alua.conf")
+            text = with_fail_tmo(read(iscsid), "node.session.timeo.replacement_timeout = ", fail_tmo())
+            with open(iscsid, "w") as f:
+                f.write(text)
+            self.r.facts["initiator_fail_tmo"] = fail_tmo()
         ini.sh("cat /lab/kit/iscsid-alua.conf >> /etc/iscsi/iscsid.conf && systemctl start iscsid", timeout=60)
         portals = " ".join(T.NET_A[n] for n in T.STORAGE)
         out = ini.sh(f"sh /lab/kit/alua-initiator-setup {portals}", timeout=180)
