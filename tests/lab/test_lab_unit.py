@@ -861,3 +861,41 @@ def test_instances_can_be_kept_on_some_host_cpus_to_show_a_slower_machine(monkey
     monkeypatch.setenv("ALUA_LAB_CPUS", "0; reboot")
     with pytest.raises(ValueError, match="ALUA_LAB_CPUS"):
         uml.cpu_pinning()
+
+
+def test_boot_power_cycles_an_instance_that_hung_silently_in_early_boot(tmp_path, monkeypatch):
+    from ulab import lab as ulab_lab, uml
+
+    console = tmp_path / "c.log"
+    console.write_text("\n===== lab: boot 1 of scstprobe at now =====\n")
+
+    class Fake:
+        def __init__(self, hangs):
+            self.console, self.hangs, self.calls = str(console), hangs, []
+
+        def start(self):
+            self.calls.append("start")
+
+        def kill(self):
+            self.calls.append("kill")
+
+        def wait_ready(self, timeout):
+            self.calls.append(f"wait {timeout}")
+            if self.hangs:
+                self.hangs -= 1
+                raise uml.LabTimeout("not ready")
+            return 21.0
+
+    monkeypatch.setattr(ulab_lab, "log", lambda msg: None)
+    lab = ulab_lab.Lab.__new__(ulab_lab.Lab)
+    lab.instances = {"scstprobe": Fake(1)}
+    assert lab.boot(["scstprobe"], timeout=240) == {"scstprobe": 21.0}
+    assert lab.instances["scstprobe"].calls == ["start", "wait 90", "kill", "start", "wait 240"]
+    lab.instances = {"scstprobe": Fake(2)}  # once only
+    with pytest.raises(uml.LabTimeout):
+        lab.boot(["scstprobe"], timeout=240)
+    console.write_text(console.read_text() + "Linux version 6.1\n")  # it printed: not the silent hang
+    lab.instances = {"scstprobe": Fake(1)}
+    with pytest.raises(uml.LabTimeout):
+        lab.boot(["scstprobe"], timeout=240)
+    assert "kill" not in lab.instances["scstprobe"].calls
