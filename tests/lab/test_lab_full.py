@@ -101,6 +101,7 @@ def test_whole_lab_from_scratch(variant):
     assert not left, left
     # The stall target, below 5 s for every fault.  With DRBD's fencing policy on, the survivor's
     # writes wait for the fencing and the handler: 11-20 s at first (tests/lab/README.md, Finding
-    # 18), 3.4-4.97 s on 2026-12-07 here.  Issue 14: a stall of 5 s or more fails the test.
+    # 18), 2.8-4.3 s on 2026-12-07 with the instances pinned (Finding 32).  Issue 14: a stall of
+    # 5 s or more fails the test.
     slow = [(row["fault"], row["stall"]) for row in table if row["stall"] >= 5]
     assert not slow, f"I/O stall of 5 s or more with fencing resource-and-stonith: {slow}"

@@ -863,39 +863,43 @@ def test_instances_can_be_kept_on_some_host_cpus_to_show_a_slower_machine(monkey
         uml.cpu_pinning()
 
 
-def test_boot_power_cycles_an_instance_that_hung_silently_in_early_boot(tmp_path, monkeypatch):
+def test_an_instance_that_hung_silently_in_early_boot_is_power_cycled_once(tmp_path, monkeypatch):
     from ulab import lab as ulab_lab, uml
 
     console = tmp_path / "c.log"
     console.write_text("\n===== lab: boot 1 of scstprobe at now =====\n")
 
-    class Fake:
-        def __init__(self, hangs):
-            self.console, self.hangs, self.calls = str(console), hangs, []
+    def instance(hangs):
+        inst = uml.Instance.__new__(uml.Instance)
+        inst.console, calls = str(console), []
+        inst.calls = calls
+        inst.start = lambda: calls.append("start")
+        inst.kill = lambda: calls.append("kill")
 
-        def start(self):
-            self.calls.append("start")
-
-        def kill(self):
-            self.calls.append("kill")
-
-        def wait_ready(self, timeout):
-            self.calls.append(f"wait {timeout}")
-            if self.hangs:
-                self.hangs -= 1
+        def wait_ready(timeout):
+            calls.append(f"wait {timeout}")
+            if len([c for c in calls if c.startswith("wait")]) <= hangs:
                 raise uml.LabTimeout("not ready")
             return 21.0
 
-    monkeypatch.setattr(ulab_lab, "log", lambda msg: None)
+        inst.wait_ready = wait_ready
+        return inst
+
+    told = []
+    monkeypatch.setattr(ulab_lab, "log", told.append)
     lab = ulab_lab.Lab.__new__(ulab_lab.Lab)
-    lab.instances = {"scstprobe": Fake(1)}
+    lab.instances = {"scstprobe": instance(1)}
     assert lab.boot(["scstprobe"], timeout=240) == {"scstprobe": 21.0}
     assert lab.instances["scstprobe"].calls == ["start", "wait 90", "kill", "start", "wait 240"]
-    lab.instances = {"scstprobe": Fake(2)}  # once only
+    assert told == ["scstprobe hung silently in early boot: power-cycled once"]
+    lab.instances = {"scstprobe": instance(2)}  # once only
     with pytest.raises(uml.LabTimeout):
         lab.boot(["scstprobe"], timeout=240)
+    inst = instance(1)  # a returning node: its own timeouts, its own note
+    assert inst.wait_ready_power_cycling(120, 240, on_cycle=lambda: told.append("noted")) == 21.0
+    assert inst.calls == ["wait 120", "kill", "start", "wait 240"] and told[-1] == "noted"
     console.write_text(console.read_text() + "Linux version 6.1\n")  # it printed: not the silent hang
-    lab.instances = {"scstprobe": Fake(1)}
+    lab.instances = {"scstprobe": instance(1)}
     with pytest.raises(uml.LabTimeout):
         lab.boot(["scstprobe"], timeout=240)
     assert "kill" not in lab.instances["scstprobe"].calls

@@ -129,26 +129,15 @@ class Lab:
         os.chmod(dest, mode)
 
     def boot(self, names: list[str], timeout: float = 180) -> dict[str, float]:
-        """Start the instances and wait until each answers.  One that printed nothing at all on
-        its console after 90 s hung in UML's early boot (about one boot in seven, lab README):
-        it is power-cycled once, as a returning node is."""
-        from .uml import LabTimeout, silent_boot
-
+        """Start the instances and wait until each answers; one that hung silently in early boot
+        for 90 s is power-cycled once (Instance.wait_ready_power_cycling)."""
         for n in names:
             self.instances[n].start()
-        times = {}
-        for n in names:
-            inst = self.instances[n]
-            try:
-                times[n] = inst.wait_ready(min(timeout, 90))
-            except LabTimeout:
-                if timeout <= 90 or not silent_boot(inst.console):
-                    raise
-                log(f"{n} hung silently in early boot: power-cycled once")
-                inst.kill()
-                inst.start()
-                times[n] = inst.wait_ready(timeout)
-        return times
+        if timeout <= 90:
+            return {n: self.instances[n].wait_ready(timeout) for n in names}
+        return {n: self.instances[n].wait_ready_power_cycling(
+            90, timeout, on_cycle=lambda n=n: log(f"{n} hung silently in early boot: power-cycled once"))
+            for n in names}
 
     # -- clean-up -------------------------------------------------------------
 

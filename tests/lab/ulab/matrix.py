@@ -20,7 +20,6 @@ import time
 from . import topology as T
 from .scenario import GiveUp, StageFailed, at_once, wait_for
 from support.observe import active_roles, failure_lines
-from .uml import LabTimeout, silent_boot
 
 #: how long the promoted node stays frozen (SIGSTOP): well beyond corosync's token
 FREEZE_SECONDS = 12.0
@@ -173,18 +172,12 @@ class MatrixMixin:
         if inst.running():
             raise StageFailed(f"{node} should be powered off (fenced) but still runs")
         inst.start()
-        try:
-            inst.wait_ready(120)
-        except LabTimeout:
-            # seen once in 7 returns: UML hung before printing its first console line; power-cycle
-            # it once, as an admin would a server that does not come up
-            if not silent_boot(inst.console):
-                raise
+
+        def power_cycled():
             row["notes"].append(f"{node} hung silently in early boot: power-cycled once")
             self.r.event(f"{row['fault']}: {node} hung in early boot, power-cycled")
-            inst.kill()
-            inst.start()
-            inst.wait_ready(240)
+
+        inst.wait_ready_power_cycling(120, 240, on_cycle=power_cycled)
         self.r.event(f"{row['fault']}: {node} booted")
         self.start_sampler(node)
         alua = self.v.alua

@@ -499,12 +499,13 @@ class InitiatorMixin:
         import shutil as _sh
 
         _sh.copytree(KIT_DIR, os.path.join(self.lab.share, "kit"), dirs_exist_ok=True)
-        if fail_tmo() is not None:
+        tmo = fail_tmo()
+        if tmo is not None:
             iscsid = os.path.join(self.lab.share, "kit", "iscsid-alua.conf")
-            text = with_fail_tmo(read(iscsid), "node.session.timeo.replacement_timeout = ", fail_tmo())
+            text = with_fail_tmo(read(iscsid), "node.session.timeo.replacement_timeout = ", tmo)
             with open(iscsid, "w") as f:
                 f.write(text)
-            self.r.facts["initiator_fail_tmo"] = fail_tmo()
+            self.r.facts["initiator_fail_tmo"] = tmo
         ini.sh("cat /lab/kit/iscsid-alua.conf >> /etc/iscsi/iscsid.conf && systemctl start iscsid", timeout=60)
         portals = " ".join(T.NET_A[n] for n in T.STORAGE)
         out = ini.sh(f"sh /lab/kit/alua-initiator-setup {portals}", timeout=180)

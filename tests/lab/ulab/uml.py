@@ -159,6 +159,20 @@ class Instance:
             time.sleep(0.2)
         raise LabTimeout(f"{self.name} not ready after {timeout} s (see {self.console})")
 
+    def wait_ready_power_cycling(self, first: float, then: float, on_cycle=lambda: None) -> float:
+        """wait_ready(first); a guest that printed nothing at all on its console by then hung in
+        UML's early boot (about one boot in seven, lab README): power-cycle it once, as an admin
+        would a server that does not come up (on_cycle() is told first), and wait_ready(then)."""
+        try:
+            return self.wait_ready(first)
+        except LabTimeout:
+            if not silent_boot(self.console):
+                raise
+            on_cycle()
+            self.kill()
+            self.start()
+            return self.wait_ready(then)
+
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
